@@ -1,0 +1,173 @@
+"""Pixel -> region aggregation (ALGORITHMS.md §3.2 "Region aggregation"). Vectorized torch.
+
+Regions are per image: ``regions (B, H, W)`` int ids in ``0 .. n_regions - 1``, ``-1`` = no
+region (such pixels are ignored). Region r of image b maps to the flat segment
+``b * n_regions + r``; every function works on the flat segments in one pass, with no loop over
+regions or images. A region with no pixels gets NaN (or a zero histogram).
+"""
+
+from __future__ import annotations
+
+import torch
+
+AGGREGATIONS: tuple[str, ...] = ("mean", "max", "p95")
+
+
+def _check_regions(regions: torch.Tensor, hw_shape: tuple[int, ...], n_regions: int) -> None:
+    """Guard: integer (B, H, W) ids matching ``hw_shape`` with -1 <= id < n_regions."""
+    if not isinstance(regions, torch.Tensor):
+        raise ValueError(
+            f"regions must be a torch.Tensor (B, H, W), got {type(regions).__name__}; "
+            "convert with torch.as_tensor(region_maps)"
+        )
+    if regions.is_floating_point() or regions.is_complex() or regions.dtype == torch.bool:
+        raise ValueError(
+            f"regions must be an integer tensor, got dtype {regions.dtype}; "
+            "cast with regions.long()"
+        )
+    if tuple(regions.shape) != tuple(hw_shape):
+        raise ValueError(
+            f"regions must have shape {tuple(hw_shape)} (B, H, W), got {tuple(regions.shape)}; "
+            "pass one region map per image at the resolution of the scores"
+        )
+    if n_regions < 0:
+        raise ValueError(f"n_regions must be >= 0, got {n_regions}; pass max region id + 1")
+    if regions.numel():
+        lo, hi = int(regions.min()), int(regions.max())
+        if hi >= n_regions:
+            raise ValueError(
+                f"region ids must be < n_regions={n_regions}, got max id {hi}; "
+                "pass n_regions = max region id + 1"
+            )
+        if lo < -1:
+            raise ValueError(
+                f"region ids must be >= -1 (-1 = no region), got min id {lo}; "
+                "mark pixels outside every region with -1"
+            )
+
+
+def _flat_segments(regions: torch.Tensor, n_regions: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(valid mask (B, H, W) bool, flat segment id b * n_regions + r for valid pixels (P,))."""
+    regions = regions.long()
+    valid = regions >= 0
+    batch = torch.arange(regions.shape[0], device=regions.device).view(-1, 1, 1)
+    seg = (batch * n_regions + regions)[valid]
+    return valid, seg
+
+
+def _acc_dtype(t: torch.Tensor) -> torch.dtype:
+    return torch.promote_types(t.dtype, torch.float32)
+
+
+def aggregate_regions(
+    pixel_scores: torch.Tensor, regions: torch.Tensor, n_regions: int, how: str
+) -> torch.Tensor:
+    """Aggregate ``pixel_scores`` (B, H, W) over ``regions`` (B, H, W) -> (B, n_regions) float32.
+
+    ``how``:
+    - ``mean``: s(r) = (1/|r|) sum_{x in r} u(x)  (Cai, MulActSeg, OREAL mean_agg).
+    - ``max``: s(r) = max_{x in r} u(x)  (OREAL max_agg).
+    - ``p95``: nearest-rank 95th percentile, the value at 1-based rank ceil(0.95 |r|) of the
+      region's pixel scores sorted ascending (|r| = 1 -> the value; |r| = 20 -> 19th).
+    Regions without pixels are NaN; pixels with region id -1 are ignored.
+    """
+    if how not in AGGREGATIONS:
+        raise ValueError(f"how must be one of {AGGREGATIONS}, got {how!r}; pick one of those")
+    if not isinstance(pixel_scores, torch.Tensor) or pixel_scores.ndim != 3:
+        shape = tuple(pixel_scores.shape) if isinstance(pixel_scores, torch.Tensor) else None
+        raise ValueError(
+            f"pixel_scores must be a (B, H, W) tensor, got {shape}; "
+            "use pixel_uncertainty(...) output"
+        )
+    if not pixel_scores.is_floating_point():
+        raise ValueError(
+            f"pixel_scores must be floating, got dtype {pixel_scores.dtype}; cast with .float()"
+        )
+    _check_regions(regions, tuple(pixel_scores.shape), n_regions)
+    regions = regions.to(pixel_scores.device)
+    n_seg = pixel_scores.shape[0] * n_regions
+    valid, seg = _flat_segments(regions, n_regions)
+    vals = pixel_scores[valid].to(_acc_dtype(pixel_scores))
+    counts = torch.bincount(seg, minlength=n_seg)
+    nan = torch.tensor(float("nan"), dtype=vals.dtype, device=vals.device)
+
+    if how == "mean":
+        sums = torch.zeros(n_seg, dtype=vals.dtype, device=vals.device).scatter_add_(0, seg, vals)
+        out = torch.where(counts > 0, sums / counts.clamp_min(1), nan)
+    elif how == "max":
+        out = torch.full((n_seg,), float("nan"), dtype=vals.dtype, device=vals.device)
+        out = out.scatter_reduce(0, seg, vals, reduce="amax", include_self=False)
+    else:  # p95
+        # One global sort: by value, then a stable sort by segment keeps values ascending
+        # inside each segment. Segment s then occupies [offset_s, offset_s + count_s).
+        by_val = torch.argsort(vals)
+        seg_v = seg[by_val]
+        by_seg = torch.argsort(seg_v, stable=True)
+        sorted_vals = vals[by_val][by_seg]
+        offsets = torch.cumsum(counts, 0) - counts
+        # 1-based rank ceil(0.95 n) in exact integer arithmetic: (95 n + 99) // 100.
+        rank = (95 * counts + 99) // 100
+        has = counts > 0
+        pick = torch.where(has, offsets + rank - 1, torch.zeros_like(offsets))
+        if sorted_vals.numel():
+            out = torch.where(has, sorted_vals[pick], nan)
+        else:
+            out = torch.full((n_seg,), float("nan"), dtype=vals.dtype, device=vals.device)
+    return out.view(pixel_scores.shape[0], n_regions).to(torch.float32)
+
+
+def region_class_histogram(
+    pred: torch.Tensor, regions: torch.Tensor, n_regions: int, num_classes: int
+) -> torch.Tensor:
+    """Count predicted classes per region -> (B, n_regions, num_classes) int64.
+
+    hist[b, r, c] = |{x : regions[b, x] = r, pred[b, x] = c}|. pred (B, H, W) int class ids in
+    ``0 .. num_classes - 1`` (e.g. argmax of probs); pixels with region -1 are ignored.
+    """
+    if not isinstance(pred, torch.Tensor) or pred.ndim != 3:
+        shape = tuple(pred.shape) if isinstance(pred, torch.Tensor) else None
+        raise ValueError(
+            f"pred must be a (B, H, W) tensor of class ids, got {shape}; use probs.argmax(dim=1)"
+        )
+    if pred.is_floating_point() or pred.dtype == torch.bool:
+        raise ValueError(f"pred must be integer class ids, got dtype {pred.dtype}; use .long()")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}; pass C")
+    _check_regions(regions, tuple(pred.shape), n_regions)
+    regions = regions.to(pred.device)
+    valid, seg = _flat_segments(regions, n_regions)
+    cls = pred[valid].long()
+    if cls.numel() and (int(cls.min()) < 0 or int(cls.max()) >= num_classes):
+        raise ValueError(
+            f"pred ids inside regions must lie in [0, {num_classes}), got "
+            f"[{int(cls.min())}, {int(cls.max())}]; pass num_classes = number of model outputs"
+        )
+    n_bins = pred.shape[0] * n_regions * num_classes
+    hist = torch.bincount(seg * num_classes + cls, minlength=n_bins)
+    return hist.view(pred.shape[0], n_regions, num_classes)
+
+
+def region_means(values: torch.Tensor, regions: torch.Tensor, n_regions: int) -> torch.Tensor:
+    """Mean vector per region: values (B, K, H, W) -> (B, n_regions, K) float32.
+
+    m[b, r] = (1/|r|) sum_{x in r} values[b, :, x] (e.g. mean probability vector p̄(r) for CBAL);
+    NaN rows for regions without pixels; pixels with region -1 are ignored.
+    """
+    if not isinstance(values, torch.Tensor) or values.ndim != 4:
+        shape = tuple(values.shape) if isinstance(values, torch.Tensor) else None
+        raise ValueError(
+            f"values must be a (B, K, H, W) tensor, got {shape}; add axes with unsqueeze"
+        )
+    if not values.is_floating_point():
+        raise ValueError(f"values must be floating, got dtype {values.dtype}; use .float()")
+    b, k, h, w = values.shape
+    _check_regions(regions, (b, h, w), n_regions)
+    regions = regions.to(values.device)
+    valid, seg = _flat_segments(regions, n_regions)
+    acc = _acc_dtype(values)
+    vals = values.permute(0, 2, 3, 1)[valid].to(acc)  # (P, K)
+    sums = torch.zeros(b * n_regions, k, dtype=acc, device=values.device).index_add_(0, seg, vals)
+    counts = torch.bincount(seg, minlength=b * n_regions).unsqueeze(1)
+    nan = torch.tensor(float("nan"), dtype=acc, device=values.device)
+    out = torch.where(counts > 0, sums / counts.clamp_min(1), nan)
+    return out.view(b, n_regions, k).to(torch.float32)

@@ -1,0 +1,74 @@
+"""Pixel-wise uncertainty measures (ALGORITHMS.md §3.2).
+
+Every measure is oriented so that LARGER = MORE UNCERTAIN, which lets all acquisition code
+rank by descending score. With p_(1) >= p_(2) the two largest class probabilities at a pixel:
+
+- ``entropy``: H(x) = -sum_c p_c log p_c, with 0 log 0 = 0 (no epsilon, as in PixelPick).
+  Range [0, log C].
+- ``least_confidence``: LC(x) = 1 - p_(1). Range [0, 1 - 1/C].
+- ``margin``: 1 - (p_(1) - p_(2)). PixelPick scores M(x) = p_(1) - p_(2) and selects the
+  SMALLEST; 1 - M is a strictly decreasing map of M, so descending 1 - M ranks pixels
+  identically. Range [0, 1].
+- ``bvsb``: B(x) = p_(2) / (p_(1) + 1e-8) (Joshi et al.; the 1e-8 is MulActSeg's). Range [0, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+
+MEASURES: tuple[str, ...] = ("entropy", "least_confidence", "margin", "bvsb")
+
+_BVSB_EPS = 1e-8
+
+
+def ensure_probs(probs: torch.Tensor) -> None:
+    """Check that ``probs`` is a floating (B, C, H, W) tensor with C >= 2; raise ValueError."""
+    if not isinstance(probs, torch.Tensor):
+        raise ValueError(
+            f"probs must be a torch.Tensor of shape (B, C, H, W), got {type(probs).__name__}; "
+            "convert with torch.as_tensor(...)"
+        )
+    if probs.ndim != 4:
+        raise ValueError(
+            f"probs must be 4-D (B, C, H, W), got shape {tuple(probs.shape)}; "
+            "add a batch axis with probs.unsqueeze(0) for a single image"
+        )
+    if not probs.is_floating_point():
+        raise ValueError(
+            f"probs must be a floating tensor, got dtype {probs.dtype}; "
+            "pass softmax probabilities (e.g. logits.softmax(dim=1))"
+        )
+    if probs.shape[1] < 2:
+        raise ValueError(
+            f"probs must have at least 2 classes on axis 1, got C={probs.shape[1]}; "
+            "pass the full per-class softmax, not a single channel"
+        )
+
+
+def _compute_dtype(probs: torch.Tensor) -> torch.dtype:
+    """float32 for half/bfloat16/float32 inputs, float64 kept as is."""
+    return torch.promote_types(probs.dtype, torch.float32)
+
+
+def pixel_uncertainty(probs: torch.Tensor, measure: str) -> torch.Tensor:
+    """Per-pixel uncertainty of softmax ``probs`` (B, C, H, W) -> (B, H, W) float32.
+
+    ``measure`` is one of MEASURES; see the module docstring for the formulas. Larger values
+    always mean more uncertain.
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}; pick one of those")
+    ensure_probs(probs)
+    p = probs.to(_compute_dtype(probs))
+    if measure == "entropy":
+        out = -torch.special.xlogy(p, p).sum(dim=1)
+    elif measure == "least_confidence":
+        out = 1.0 - p.amax(dim=1)
+    else:
+        top2 = p.topk(2, dim=1).values  # (B, 2, H, W), sorted descending
+        p1, p2 = top2[:, 0], top2[:, 1]
+        if measure == "margin":
+            out = 1.0 - (p1 - p2)
+        else:  # bvsb
+            out = p2 / (p1 + _BVSB_EPS)
+    return out.to(torch.float32)

@@ -1,0 +1,214 @@
+"""Experiment configuration: pydantic models loaded from YAML presets in ``configs/``.
+
+Every model forbids unknown keys, so a typo fails loudly with the field's dotted path. Each stage
+receives only the sections it reads (see ``stage_params``), so changing one section re-runs only the
+stages that depend on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticSpec(Strict):
+    """Sizes of the generated default dataset (scenes are generated at ``data.image_size``)."""
+
+    n_train: PositiveInt = 120
+    n_val: PositiveInt = 40
+    seed: NonNegativeInt = 0
+
+
+class DataConfig(Strict):
+    """Which dataset, where it lives, and the resolution every stage works at."""
+
+    dataset: Literal["synthetic", "camvid", "folder"] = "synthetic"
+    root: str | None = Field(None, description="local path or s3:// URI; unused for synthetic")
+    image_size: tuple[PositiveInt, PositiveInt] = Field((128, 160), description="(height, width)")
+    classes: list[str] | None = Field(None, description="class names (folder layout)")
+    ignore_index: int | None = Field(None, description="void id in label files (folder layout)")
+    max_train_images: PositiveInt | None = None
+    max_val_images: PositiveInt | None = None
+    synthetic: SyntheticSpec = SyntheticSpec()
+    workers: PositiveInt | None = Field(None, description="decode/superpixel workers; None = all")
+
+    @model_validator(mode="after")
+    def _root_needed(self) -> DataConfig:
+        if self.dataset != "synthetic" and not self.root:
+            raise ValueError(f"data.root is required for dataset '{self.dataset}'")
+        return self
+
+
+class SeedsParams(Strict):
+    """OpenCV SEEDS settings (ALGORITHMS.md 1.1)."""
+
+    num_superpixels: PositiveInt | None = Field(
+        None, description="requested N; None = 1.5 * H * W / size**2 (SEEDS quantises its grid)"
+    )
+    num_levels: PositiveInt = 5
+    prior: NonNegativeInt = 3
+    histogram_bins: PositiveInt = 10
+    double_step: bool = True
+    iterations: PositiveInt = 10
+    equalize: bool = True
+
+
+class RegionConfig(Strict):
+    type: Literal["seeds", "slic", "grid"] = "seeds"
+    size: PositiveInt = Field(32, description="nominal region side in pixels")
+    full_resolution: bool = Field(
+        False, description="compute on the original image and downsample the map (nearest)"
+    )
+    seeds: SeedsParams = SeedsParams()
+    slic_ruler: float = 10.0
+
+
+class LabelConfig(Strict):
+    type: Literal["dominant", "multiclass", "pixel", "full"] = "dominant"
+
+
+class AcquisitionConfig(Strict):
+    policy: Literal["random", "entropy", "least_confidence", "margin", "bvsb"] = "entropy"
+    aggregation: Literal["mean", "max", "p95"] = "mean"
+    batch_size: PositiveInt = 8
+
+
+class ModelConfig(Strict):
+    backbone: Literal["mobilenet_v2", "resnet50", "resnet101"] = "mobilenet_v2"
+    head: Literal["linear", "cosine"] = "linear"
+    temperature: Annotated[float, Field(gt=0)] = 0.1
+    output_stride: Literal[8, 16] = 16
+    separable: bool = True
+    pretrained: str | None = Field(None, description="local path or s3:// URI of a state_dict")
+
+
+class TrainConfig(Strict):
+    trainer: Literal["supervised"] = "supervised"
+    iterations: PositiveInt = 150
+    batch_size: PositiveInt = 8
+    lr: Annotated[float, Field(gt=0)] = 0.01
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    poly_power: Annotated[float, Field(ge=0)] = 0.9
+    scale_range: tuple[float, float] = (0.75, 1.25)
+    hflip: bool = True
+    warm_start: bool = Field(False, description="start each round from the previous model")
+    eval_batch_size: PositiveInt = 16
+
+
+class BudgetConfig(Strict):
+    rounds: Annotated[int, Field(ge=1, le=50)] = 3
+    initial_clicks: PositiveInt = 200
+    clicks_per_round: PositiveInt = 200
+    overshoot: bool = Field(False, description="keep the region that crosses the budget")
+
+
+class ExperimentConfig(Strict):
+    name: str = "experiment"
+    seed: NonNegativeInt = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    data: DataConfig = DataConfig()
+    region: RegionConfig = RegionConfig()
+    label: LabelConfig = LabelConfig()
+    acquisition: AcquisitionConfig = AcquisitionConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    budget: BudgetConfig = BudgetConfig()
+
+
+class ConfigError(ValueError):
+    """A config file or value is invalid; the message names the file and field."""
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    problem = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{source}: field '{field}': {problem}{more}"
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Validate a config mapping; raise ConfigError naming ``source`` and the first bad field."""
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(source, err)) from None
+
+
+def _deep_update(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_update(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """Return a copy of ``data`` with ``a.b.c = value`` applied (for --set overrides)."""
+    keys = dotted.split(".")
+    override: dict[str, Any] = {keys[-1]: value}
+    for key in reversed(keys[:-1]):
+        override = {key: override}
+    return _deep_update(data, override)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML preset; ``base: other.yaml`` inherits from a preset in the same folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    base = data.pop("base", None)
+    if base:
+        data = _deep_update(read_config_file(path.parent / base), data)
+    return data
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Load and validate a YAML preset, with optional dotted-key overrides."""
+    data = read_config_file(path)
+    for dotted, value in (overrides or {}).items():
+        data = set_dotted(data, dotted, value)
+    return parse_config(data, source=str(path))
+
+
+def stage_params(cfg: ExperimentConfig, stage: str) -> str:
+    """The JSON of the config sections a stage reads: its KFP input (and so its cache key)."""
+    sections = {
+        "prepare": ("data",),
+        "regions": ("data", "region"),
+        "init": ("seed", "label", "budget"),
+        "train": ("seed", "device", "model", "train", "label"),
+        "evaluate": ("device", "train"),
+        "score": ("seed", "device", "acquisition", "train"),
+        "select": ("seed", "label", "budget"),
+        "oracle": ("label",),
+        "report": ("name", "budget"),
+    }[stage]
+    dumped = cfg.model_dump(mode="json")
+    return json.dumps({key: dumped[key] for key in sections}, sort_keys=True)
+
+
+def config_hash(cfg: ExperimentConfig) -> str:
+    text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,0 +1,295 @@
+"""Simulated annotator: labels and click costs derived from ground truth (ALGORITHMS.md 2.1-2.4).
+
+Label types (``LABEL_TYPES``) and their click cost:
+
+- ``"dominant"`` (Cai et al., MulActSeg dominant baseline, OREAL): 1 click per region. The
+  region is painted with the most frequent value among *all* its pixels, void included in the
+  vote; a void-dominant region gets no usable label (-1) but its click is still paid.
+- ``"multiclass"`` (MulActSeg multi-hot): 1 click per class present in the region; void is not
+  a class and costs nothing (MulActSeg's VOC setting; its Cityscapes setting also charges an
+  "undefined" click). No boundary trimming is applied here.
+- ``"pixel"`` (PixelPick): 1 click per queried pixel; void pixels return -1 (callers should
+  not query them, see section 2.3).
+- ``"full"`` (S4AL): a full pixel-wise mask of the region, priced like labelling each of its
+  pixels, i.e. cost = number of pixels in the region. Void pixels count as labelled area (as
+  in S4AL) but render as no-label (255).
+
+Rendered training targets are ``uint8 (H, W)`` with ``alseg.IGNORE`` (255) = no label, built
+with lookup tables indexed by ``region_map + 1`` (so region -1 maps to "not selected").
+numpy only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from alseg import IGNORE
+
+__all__ = [
+    "LABEL_TYPES",
+    "dominant_cost",
+    "dominant_labels",
+    "full_cost",
+    "multiclass_cost",
+    "multiclass_labels",
+    "pixel_labels",
+    "region_class_counts",
+    "render_full_regions",
+    "render_pixels",
+    "render_region_classes",
+]
+
+LABEL_TYPES: tuple[str, ...] = ("dominant", "multiclass", "pixel", "full")
+
+
+# ----------------------------------------------------------------------------- guards
+def _int_array(x: Any, name: str, ndim: int) -> np.ndarray:
+    arr = np.asarray(x)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(
+            f"{name} must be an integer array, got dtype {arr.dtype}; convert it with "
+            f"{name}.astype(np.int64)."
+        )
+    if arr.ndim != ndim:
+        raise ValueError(
+            f"{name} must be {ndim}-D, got shape {arr.shape}; pass one image at a time "
+            "(index the batch) or flatten the coordinate lists."
+        )
+    return arr
+
+
+def _check_counts(counts: Any) -> np.ndarray:
+    counts = np.asarray(counts)
+    if counts.ndim != 2 or counts.shape[1] < 2 or not np.issubdtype(counts.dtype, np.integer):
+        raise ValueError(
+            f"counts must be an integer (n_regions, C + 1) array with C >= 1 (last column = "
+            f"void), got shape {counts.shape} dtype {counts.dtype}; build it with "
+            "region_class_counts(...)."
+        )
+    return counts
+
+
+def _check_region_map(region_map: Any) -> np.ndarray:
+    rm = _int_array(region_map, "region_map", 2)
+    if rm.size and rm.min() < -1:
+        raise ValueError(
+            f"region_map ids must be >= -1 (-1 = no region), got {rm.min()}; relabel regions "
+            "to 0 .. n_regions - 1."
+        )
+    return rm
+
+
+def _check_coords(shape: tuple[int, ...], ys: Any, xs: Any) -> tuple[np.ndarray, np.ndarray]:
+    ys = _int_array(ys, "ys", 1)
+    xs = _int_array(xs, "xs", 1)
+    if ys.shape != xs.shape:
+        raise ValueError(
+            f"ys and xs must have the same length, got {ys.shape[0]} and {xs.shape[0]}; pass "
+            "one (y, x) pair per queried pixel."
+        )
+    h, w = shape
+    if ys.size and (ys.min() < 0 or ys.max() >= h or xs.min() < 0 or xs.max() >= w):
+        raise ValueError(
+            f"pixel coordinates must lie in [0, {h}) x [0, {w}), got y in [{ys.min()}, "
+            f"{ys.max()}] and x in [{xs.min()}, {xs.max()}]; use coordinates of this image."
+        )
+    return ys.astype(np.int64), xs.astype(np.int64)
+
+
+def _check_region_ids(region_ids: Any) -> np.ndarray:
+    ids = _int_array(region_ids, "region_ids", 1).astype(np.int64)
+    if ids.size and ids.min() < 0:
+        raise ValueError(
+            f"region_ids must be >= 0, got {ids.min()}; -1 means 'no region' and cannot be "
+            "selected."
+        )
+    if np.unique(ids).size != ids.size:
+        raise ValueError(
+            f"region_ids must be unique, got {ids.size} ids with "
+            f"{ids.size - np.unique(ids).size} duplicates; deduplicate with np.unique first."
+        )
+    return ids
+
+
+def _selected_lut(region_map: np.ndarray, region_ids: np.ndarray) -> np.ndarray:
+    """Bool LUT over ``region_map + 1``: True for the listed regions (index 0 = region -1)."""
+    top = max(int(region_map.max()) if region_map.size else -1, int(region_ids.max(initial=-1)))
+    lut = np.zeros(top + 2, dtype=bool)
+    lut[region_ids + 1] = True
+    return lut
+
+
+# ----------------------------------------------------------------------------- counts
+def region_class_counts(
+    gt: np.ndarray,
+    region_map: np.ndarray,
+    n_regions: int,
+    num_classes: int,
+    ignore_index: int,
+) -> np.ndarray:
+    """Per-region class histogram ``(n_regions, C + 1) int64``; column C counts void pixels.
+
+    ``gt (H, W)`` int class ids in ``[0, C)`` or ``ignore_index`` (void); ``region_map (H, W)``
+    int ids in ``[-1, n_regions)``, -1 pixels are not counted. One ``np.bincount`` over
+    ``region * (C + 1) + class`` (void -> class C).
+    """
+    gt = _int_array(gt, "gt", 2)
+    rm = _check_region_map(region_map)
+    if gt.shape != rm.shape:
+        raise ValueError(
+            f"gt and region_map must have the same shape, got {gt.shape} and {rm.shape}; "
+            "compute regions at label resolution."
+        )
+    if num_classes < 1 or n_regions < 0:
+        raise ValueError(
+            f"need num_classes >= 1 and n_regions >= 0, got {num_classes} and {n_regions}."
+        )
+    if 0 <= ignore_index < num_classes:
+        raise ValueError(
+            f"ignore_index must lie outside [0, {num_classes}), got {ignore_index}; use the "
+            "dataset's void id (e.g. 11 on CamVid)."
+        )
+    if rm.size and rm.max() >= n_regions:
+        raise ValueError(
+            f"region_map ids must be < n_regions={n_regions}, got {rm.max()}; pass "
+            "n_regions = region_map.max() + 1."
+        )
+    void = gt == ignore_index
+    bad = ~void & ((gt < 0) | (gt >= num_classes))
+    if bad.any():
+        raise ValueError(
+            f"gt values must be in [0, {num_classes}) or ignore_index={ignore_index}, got "
+            f"{gt[bad][0]}; remap void ids to ignore_index."
+        )
+    cls = np.where(void, num_classes, gt).astype(np.int64)
+    keep = rm >= 0
+    c1 = num_classes + 1
+    flat = rm[keep].astype(np.int64) * c1 + cls[keep]
+    return np.bincount(flat, minlength=n_regions * c1).reshape(n_regions, c1).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- labels
+def dominant_labels(counts: np.ndarray) -> np.ndarray:
+    """Dominant class per region ``(n_regions,) int16``.
+
+    ``argmax`` over all C + 1 columns of ``counts`` (void votes, as in Cai and MulActSeg;
+    ties -> lowest id). Void-dominant or empty regions -> -1 (no usable label).
+    """
+    counts = _check_counts(counts)
+    void_col = counts.shape[1] - 1
+    lab = np.argmax(counts, axis=1)
+    lab = np.where((lab == void_col) | (counts.sum(axis=1) == 0), -1, lab)
+    return lab.astype(np.int16)
+
+
+def dominant_cost(counts: np.ndarray) -> np.ndarray:
+    """Dominant-label click cost ``(n_regions,) int16``: 1 per region, void-dominant included."""
+    counts = _check_counts(counts)
+    return np.ones(counts.shape[0], dtype=np.int16)
+
+
+def multiclass_labels(counts: np.ndarray) -> np.ndarray:
+    """Multi-hot label ``(n_regions, C) bool``: classes with count > 0; void column excluded."""
+    counts = _check_counts(counts)
+    return counts[:, :-1] > 0
+
+
+def multiclass_cost(multihot: np.ndarray) -> np.ndarray:
+    """Multi-class click cost ``(n_regions,) int16`` = number of classes in the multi-hot."""
+    mh = np.asarray(multihot)
+    if mh.ndim != 2:
+        raise ValueError(
+            f"multihot must be (n_regions, C), got shape {mh.shape}; build it with "
+            "multiclass_labels(counts)."
+        )
+    return (mh != 0).sum(axis=1).astype(np.int16)
+
+
+def full_cost(counts: np.ndarray) -> np.ndarray:
+    """Full-mask cost ``(n_regions,) int64`` = pixels per region, void pixels included (S4AL)."""
+    counts = _check_counts(counts)
+    return counts.sum(axis=1).astype(np.int64)
+
+
+def pixel_labels(gt: np.ndarray, ys: np.ndarray, xs: np.ndarray, ignore_index: int) -> np.ndarray:
+    """GT class at each queried pixel ``(n,) int16``; -1 where ``gt == ignore_index`` (void).
+
+    ``gt (H, W)`` int; ``ys, xs (n,)`` int coordinates inside the image. Cost: 1 per pixel.
+    """
+    gt = _int_array(gt, "gt", 2)
+    ys, xs = _check_coords(gt.shape, ys, xs)
+    vals = gt[ys, xs].astype(np.int64)
+    return np.where(vals == ignore_index, -1, vals).astype(np.int16)
+
+
+# ----------------------------------------------------------------------------- rendering
+def _check_classes(classes: Any, n: int) -> np.ndarray:
+    cls = _int_array(classes, "classes", 1).astype(np.int64)
+    if cls.shape[0] != n:
+        raise ValueError(
+            f"classes must have one entry per region/pixel ({n}), got {cls.shape[0]}; pass "
+            "aligned arrays."
+        )
+    if cls.size and (cls.min() < -1 or cls.max() >= IGNORE):
+        raise ValueError(
+            f"classes must be in [-1, {IGNORE}) (-1 = no label), got range [{cls.min()}, "
+            f"{cls.max()}]; uint8 targets reserve {IGNORE} for 'no label'."
+        )
+    return cls
+
+
+def render_region_classes(
+    region_map: np.ndarray, region_ids: np.ndarray, classes: np.ndarray
+) -> np.ndarray:
+    """Paint each listed region with its class: ``(H, W) uint8``, 255 elsewhere.
+
+    ``region_ids (K,)`` unique ids >= 0, ``classes (K,)`` in ``[-1, 255)``; class -1 (e.g. a
+    void-dominant region) stays 255. Lookup table indexed by ``region_map + 1``.
+    """
+    rm = _check_region_map(region_map)
+    ids = _check_region_ids(region_ids)
+    cls = _check_classes(classes, ids.shape[0])
+    top = max(int(rm.max()) if rm.size else -1, int(ids.max(initial=-1)))
+    lut = np.full(top + 2, IGNORE, dtype=np.uint8)
+    lut[ids + 1] = np.where(cls < 0, IGNORE, cls).astype(np.uint8)
+    return lut[rm + 1]
+
+
+def render_full_regions(
+    region_map: np.ndarray, region_ids: np.ndarray, gt: np.ndarray, ignore_index: int
+) -> np.ndarray:
+    """Copy GT inside the listed regions: ``(H, W) uint8``; void and unselected pixels -> 255."""
+    rm = _check_region_map(region_map)
+    ids = _check_region_ids(region_ids)
+    gt = _int_array(gt, "gt", 2)
+    if gt.shape != rm.shape:
+        raise ValueError(
+            f"gt and region_map must have the same shape, got {gt.shape} and {rm.shape}; "
+            "compute regions at label resolution."
+        )
+    mask = _selected_lut(rm, ids)[rm + 1] & (gt != ignore_index)
+    if mask.any() and (gt[mask].min() < 0 or gt[mask].max() >= IGNORE):
+        raise ValueError(
+            f"gt classes must be in [0, {IGNORE}) outside void, got range [{gt[mask].min()}, "
+            f"{gt[mask].max()}]; remap void ids to ignore_index={ignore_index}."
+        )
+    return np.where(mask, gt, IGNORE).astype(np.uint8)
+
+
+def render_pixels(
+    shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray, classes: np.ndarray
+) -> np.ndarray:
+    """Paint queried pixels: ``(H, W) uint8`` with ``classes (n,)`` at ``(ys, xs)``, 255 elsewhere.
+
+    Class -1 (void) stays 255. Repeated coordinates must carry the same class.
+    """
+    if len(shape) != 2 or min(shape) < 0:
+        raise ValueError(f"shape must be (H, W) with H, W >= 0, got {shape}.")
+    h, w = int(shape[0]), int(shape[1])
+    ys, xs = _check_coords((h, w), ys, xs)
+    cls = _check_classes(classes, ys.shape[0])
+    out = np.full((h, w), IGNORE, dtype=np.uint8)
+    out[ys, xs] = np.where(cls < 0, IGNORE, cls).astype(np.uint8)
+    return out

@@ -1,0 +1,161 @@
+"""Run the AL pipeline on this machine with ``kfp.local`` (the embedded default).
+
+Layout of a runs folder (default ``runs/``), shared by every run so that caching spans runs:
+``pipeline_root/`` (task artifacts), ``kfp_cache/`` (cache entries), ``workspace/``, ``tmp/``,
+``mlflow.db`` + ``mlartifacts/`` (MLflow on SQLite unless ``MLFLOW_TRACKING_URI`` is set) and
+``logs/<run_name>.log`` (the full task logs; the terminal shows one line per step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from alseg import tracking
+from alseg.config import ExperimentConfig
+
+
+class PipelineFailed(RuntimeError):
+    """A task of the local pipeline failed; the message names it and the log file."""
+
+
+def compile_pipeline(cfg: ExperimentConfig, output: str | Path, configure_task=None) -> Path:
+    """Write the pipeline IR YAML for ``cfg``."""
+    from kfp import compiler
+
+    from pipelines.al_experiment import build_pipeline
+
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(build_pipeline(cfg, configure_task), str(output))
+    return output
+
+
+def display_names(spec_path: Path) -> dict[str, str]:
+    """KFP task name -> display name (``round 1: train``), read from the compiled spec."""
+    spec = next(yaml.safe_load_all(spec_path.read_text()))
+    tasks = spec["root"]["dag"]["tasks"]
+    return {name: task["taskInfo"]["name"] for name, task in tasks.items()}
+
+
+class ProgressTee(io.TextIOBase):
+    """Everything to the log file; one condensed line per step event to the terminal."""
+
+    EVENTS = (
+        (re.compile(r"\[alseg\] (.*)"), "{0}"),
+        (re.compile(r"Task '?([\w-]+)'? cache hit"), "{name} · cached"),
+        (re.compile(r"Task '?([\w-]+)'? finished with status .*FAILURE"), "{name} · FAILED"),
+        (re.compile(r"Task '?([\w-]+)'? failed \(attempt"), "{name} · failed, retrying"),
+    )
+
+    def __init__(self, log: TextIO, terminal: TextIO, names: dict[str, str]) -> None:
+        self.log, self.terminal, self.names, self.pending = log, terminal, names, ""
+        self.last_failure = ""
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self._echo(re.sub(r"\x1b\[[0-9;]*m", "", line))
+        return len(text)
+
+    def _echo(self, line: str) -> None:
+        for pattern, template in self.EVENTS:
+            match = pattern.search(line)
+            if match:
+                if "FAILED:" in line:
+                    self.last_failure = line.split("[alseg] ", 1)[-1].strip()
+                name = self.names.get(match.group(1), match.group(1))
+                print(f"  {template.format(match.group(1), name=name)}", file=self.terminal,
+                      flush=True)
+                return
+
+    def flush(self) -> None:
+        self.log.flush()
+
+
+def local_environment(runs_dir: Path) -> dict[str, str]:
+    """Environment for local task subprocesses: MLflow on SQLite, temp files inside runs/."""
+    env = {
+        "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}",
+        "ALSEG_MLFLOW_ARTIFACT_ROOT": os.environ.get("ALSEG_MLFLOW_ARTIFACT_ROOT")
+        or (runs_dir / "mlartifacts").resolve().as_uri(),
+        "TMPDIR": str((runs_dir / "tmp").resolve()),
+        "PYTHONUNBUFFERED": "1",
+        "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+        "GIT_PYTHON_REFRESH": "quiet",
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return env
+
+
+@contextlib.contextmanager
+def patched_environ(values: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_local(cfg: ExperimentConfig, run_name: str | None = None, runs_dir: str | Path = "runs",
+              experiment: str = "alseg", caching: bool = True,
+              terminal: TextIO | None = None) -> dict:
+    """Compile and run the pipeline under kfp.local; return the report (AL curve, AuALC, Gini)."""
+    from kfp import local
+
+    from pipelines.al_experiment import build_pipeline
+
+    terminal = terminal or sys.stdout
+    run_name = run_name or cfg.name
+    runs_dir = Path(runs_dir).resolve()
+    for sub in ("pipeline_root", "kfp_cache", "workspace", "tmp", "logs", "specs"):
+        (runs_dir / sub).mkdir(parents=True, exist_ok=True)
+    spec = compile_pipeline(cfg, runs_dir / "specs" / f"{run_name}.yaml")
+    log_path = runs_dir / "logs" / f"{run_name}.log"
+    start = time.perf_counter()
+    with patched_environ(local_environment(runs_dir)):
+        tempfile.tempdir = None  # re-read TMPDIR
+        tracking.parent_run(run_name, experiment, config=cfg.model_dump(mode="json"),
+                            tags={"alseg.dataset": cfg.data.dataset,
+                                  "alseg.label": cfg.label.type,
+                                  "alseg.acquisition": cfg.acquisition.policy})
+        local.init(runner=local.SubprocessRunner(use_venv=False),
+                   pipeline_root=str(runs_dir / "pipeline_root"),
+                   workspace_root=str(runs_dir / "workspace"),
+                   enable_caching=caching, cache_root=str(runs_dir / "kfp_cache"),
+                   raise_on_error=True)
+        pipeline = build_pipeline(cfg)
+        warnings.filterwarnings("ignore", message=".*no effect in the current local runner")
+        print(f"alseg: running '{run_name}' ({cfg.budget.rounds} rounds); log: {log_path}",
+              file=terminal, flush=True)
+        with open(log_path, "a") as log:
+            tee = ProgressTee(log, terminal, display_names(spec))
+            try:
+                with contextlib.redirect_stdout(tee):
+                    result = pipeline(run_name=run_name, experiment=experiment)
+            except RuntimeError as err:
+                reason = tee.last_failure or str(err)
+                raise PipelineFailed(f"{reason} (log: {log_path})") from None
+    tempfile.tempdir = None
+    report = json.loads(result.output)
+    report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    return report

@@ -1,0 +1,31 @@
+"""Stage entry points. Each stage is a pure function of its input folders and parameters, called
+the same way from Python, from ``alseg step`` and from its KFP component (``run_stage``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from alseg.stages.common import maybe_fail
+
+
+def run_stage(stage: str, fn: Callable[..., dict], *args: Any, round_index: int | None = None,
+              **kwargs: Any) -> str:
+    """Run one stage: fault-injection hook, a progress line, the summary as JSON."""
+    maybe_fail(stage)
+    label = f"round {round_index} · {stage}" if round_index is not None else stage
+    print(f"[alseg] {label} · started", flush=True)
+    start = time.perf_counter()
+    try:
+        summary = fn(*args, **kwargs)
+    except Exception as err:
+        print(f"[alseg] {label} · FAILED: {type(err).__name__}: {err}", flush=True)
+        raise
+    brief = {k: v for k, v in summary.items() if isinstance(v, int | float | str) and k != "round"}
+    print(f"[alseg] {label} · done in {time.perf_counter() - start:.1f}s · {json.dumps(brief)}",
+          flush=True)
+    sys.stdout.flush()
+    return json.dumps(summary, default=str)

@@ -1,0 +1,57 @@
+"""Helpers shared by the stage entry points: devices, seeds, summaries, fault injection."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+class InjectedFault(RuntimeError):
+    """Raised by ``maybe_fail`` to exercise retries and reruns."""
+
+
+def maybe_fail(stage: str) -> None:
+    """Fail on purpose when ``ALSEG_FAIL_STAGE`` names this stage (chaos / rerun testing).
+
+    With ``ALSEG_FAIL_ONCE_FILE`` also set, fail only while that file does not exist yet, and
+    create it, so the first attempt fails and the retry succeeds.
+    """
+    if os.environ.get("ALSEG_FAIL_STAGE") != stage:
+        return
+    marker = os.environ.get("ALSEG_FAIL_ONCE_FILE")
+    if marker:
+        if Path(marker).exists():
+            return
+        Path(marker).touch()
+    raise InjectedFault(f"{stage}: failing on purpose (ALSEG_FAIL_STAGE={stage})")
+
+
+def round_seed(seed: int, round_index: int, salt: int = 0) -> int:
+    """A per-round seed: distinct for every (seed, round, salt), stable across runs."""
+    return int(np.random.SeedSequence([seed, round_index, salt]).generate_state(1)[0])
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' requested but no CUDA device is available (use auto)")
+    return device
+
+
+def write_json(path: str | Path, payload: dict) -> None:
+    Path(path).write_text(json.dumps(payload, indent=1, sort_keys=True))
+
+
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def region_keys(image_index: np.ndarray, region_id: np.ndarray, stride: int) -> np.ndarray:
+    """One int64 key per (image, region): ``image_index * stride + region_id``."""
+    return image_index.astype(np.int64) * stride + region_id.astype(np.int64)

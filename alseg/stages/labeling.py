@@ -1,0 +1,203 @@
+"""init, select and oracle stages: the labelled state of the pool, round by round.
+
+Folders:
+- init: ``costs.npy`` int32 (one click cost per row of the regions table, for the configured
+  label type, computed from ground truth as the simulated annotator would charge it),
+  ``queries.parquet`` (round 0, random), ``meta.json`` (pool cost).
+- select: ``queries.parquet``.
+- oracle: ``labels.parquet`` (cumulative, append-only), ``targets.npy`` uint8 (K, H, W) training
+  targets of the K labelled images (255 = no label), ``target_images.npy`` int32 (K,), ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from alseg import IGNORE, oracle
+from alseg.acquisition.select import random_scores, select_under_budget
+from alseg.data.prepared import PreparedDataset
+from alseg.stages.common import read_json, region_keys, round_seed, write_json
+from alseg.storage import atomic_path
+from alseg.tables import empty_table, read_table, write_table
+
+
+def _regions(regions_dir: Path) -> tuple[pa.Table, np.ndarray]:
+    return read_table(regions_dir / "regions.parquet", "regions"), np.load(
+        regions_dir / "train_regions.npy", mmap_mode="r"
+    )
+
+
+def region_costs(label_type: str, prepared_dir: Path, regions_dir: Path) -> np.ndarray:
+    """Click cost of every region (regions-table order) under ``label_type`` (see alseg.oracle)."""
+    table, maps = _regions(regions_dir)
+    n_pixels = table["n_pixels"].to_numpy()
+    if label_type == "dominant":
+        return np.ones(len(table), np.int32)
+    if label_type == "full":
+        return n_pixels.astype(np.int32)
+    if label_type != "multiclass":
+        raise ValueError(f"label.type '{label_type}' has no region costs (pixel labels: issue #4)")
+    data = PreparedDataset.open(prepared_dir)
+    gt = data.labels("train")
+    per_image = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
+    costs = []
+    for index in range(len(maps)):
+        counts = oracle.region_class_counts(gt[index], maps[index], int(per_image[index]),
+                                            data.num_classes, IGNORE)
+        costs.append(oracle.multiclass_cost(oracle.multiclass_labels(counts)))
+    return np.concatenate(costs).astype(np.int32)
+
+
+def _queries(round_index: int, table: pa.Table, picked: np.ndarray, scores: np.ndarray,
+             costs: np.ndarray) -> pa.Table:
+    return pa.table({
+        "round": np.full(len(picked), round_index, np.int32),
+        "image_index": table["image_index"].to_numpy()[picked],
+        "region_id": table["region_id"].to_numpy()[picked],
+        "score": scores[picked].astype(np.float32),
+        "rank": np.arange(len(picked), dtype=np.int32),
+        "cost": costs[picked],
+    })  # fmt: skip
+
+
+def run_init(params: dict, prepared_dir: str | Path, regions_dir: str | Path,
+             out_dir: str | Path) -> dict:
+    """Round 0: price every region, then pick ``budget.initial_clicks`` worth at random."""
+    prepared_dir, regions_dir = Path(prepared_dir), Path(regions_dir)
+    table, _ = _regions(regions_dir)
+    costs = region_costs(params["label"]["type"], prepared_dir, regions_dir)
+    scores = random_scores(len(table), round_seed(params["seed"], 0))
+    budget = params["budget"]
+    picked = select_under_budget(scores, costs, budget["initial_clicks"], overshoot=budget["overshoot"])
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        np.save(tmp / "costs.npy", costs)
+        write_table(_queries(0, table, picked, scores, costs), tmp / "queries.parquet", "queries")
+        write_json(tmp / "meta.json", {"pool_cost": int(costs.sum()), "label_type": params["label"]["type"]})
+    return {"round": 0, "selected": len(picked), "clicks": int(costs[picked].sum())}
+
+
+def labeled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
+    """bool (n_regions,) over regions-table rows: already labelled."""
+    stride = int(table["region_id"].to_numpy().max()) + 1
+    keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
+    done = region_keys(labels["image_index"].to_numpy(), labels["region_id"].to_numpy(), stride)
+    return np.isin(keys, done)
+
+
+def run_select(params: dict, round_index: int, scores_dir: str | Path, init_dir: str | Path,
+               labels_dir: str | Path, regions_dir: str | Path, out_dir: str | Path) -> dict:
+    """Rank unlabelled regions by score and take them until the round's click budget is spent."""
+    table, _ = _regions(Path(regions_dir))
+    scores_table = read_table(Path(scores_dir) / "scores.parquet", "scores")
+    stride = int(table["region_id"].to_numpy().max()) + 1
+    keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
+    score_keys = region_keys(scores_table["image_index"].to_numpy(),
+                             scores_table["region_id"].to_numpy(), stride)
+    scores = np.full(len(table), np.nan, np.float32)
+    order = np.argsort(keys)
+    scores[order[np.searchsorted(keys[order], score_keys)]] = scores_table["score"].to_numpy()
+    costs = np.load(Path(init_dir) / "costs.npy")
+    labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
+    eligible = ~labeled_mask(table, labels)
+    budget = params["budget"]
+    picked = select_under_budget(scores, costs, budget["clicks_per_round"], eligible=eligible,
+                                 overshoot=budget["overshoot"])
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        write_table(_queries(round_index, table, picked, scores, costs), tmp / "queries.parquet", "queries")
+    return {"round": round_index, "selected": len(picked), "clicks": int(costs[picked].sum()),
+            "eligible": int(eligible.sum())}
+
+
+def _answer(label_type: str, queries: pa.Table, gt: np.ndarray, maps: np.ndarray,
+            per_image: np.ndarray, num_classes: int) -> pa.Table:
+    """Label rows for the queried regions, from ground truth (one pass per queried image)."""
+    image_index = queries["image_index"].to_numpy()
+    region_id = queries["region_id"].to_numpy()
+    dominant = np.empty(len(queries), np.int16)
+    classes: list[list[int]] = [[] for _ in range(len(queries))]
+    for index in np.unique(image_index):
+        rows = np.flatnonzero(image_index == index)
+        counts = oracle.region_class_counts(gt[index], maps[index], int(per_image[index]),
+                                            num_classes, IGNORE)[region_id[rows]]
+        dominant[rows] = oracle.dominant_labels(counts)
+        multihot = oracle.multiclass_labels(counts)
+        for row, hot in zip(rows, multihot, strict=True):
+            classes[row] = np.flatnonzero(hot).tolist()
+    return pa.table({
+        "round": queries["round"], "image_index": image_index, "region_id": region_id,
+        "label_type": pa.array([label_type] * len(queries)),
+        "dominant": dominant, "classes": pa.array(classes, pa.list_(pa.int16())),
+        "cost": queries["cost"],
+    })  # fmt: skip
+
+
+def render_targets(label_type: str, labels: pa.Table, gt: np.ndarray, maps: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Training targets uint8 (K, H, W) (255 = unlabelled) of the K labelled images.
+
+    dominant: the region painted with its dominant class (void-dominant regions stay 255);
+    full: ground truth inside the region; multiclass: single-class regions painted with their
+    class (regions with several classes need a partial-label trainer and stay 255 here).
+    """
+    image_index = labels["image_index"].to_numpy()
+    region_id = labels["region_id"].to_numpy()
+    images = np.unique(image_index)
+    targets = np.full((len(images), *maps.shape[1:]), IGNORE, np.uint8)
+    if label_type == "multiclass":
+        sizes = np.array([len(c) for c in labels["classes"].to_pylist()])
+        first = np.array([c[0] if c else -1 for c in labels["classes"].to_pylist()], np.int16)
+        painted = np.where(sizes == 1, first, -1)
+    else:
+        painted = labels["dominant"].to_numpy()
+    for k, index in enumerate(images):
+        rows = image_index == index
+        if label_type == "full":
+            targets[k] = oracle.render_full_regions(maps[index], region_id[rows], gt[index], IGNORE)
+        else:
+            targets[k] = oracle.render_region_classes(maps[index], region_id[rows], painted[rows])
+    return targets, images.astype(np.int32)
+
+
+def run_oracle(params: dict, round_index: int, queries_dir: str | Path, prepared_dir: str | Path,
+               regions_dir: str | Path, init_dir: str | Path, out_dir: str | Path,
+               previous_labels_dir: str | Path | None = None) -> dict:
+    """Answer the round's queries from ground truth and append them to the labels table."""
+    start = time.perf_counter()
+    label_type = params["label"]["type"]
+    data = PreparedDataset.open(prepared_dir)
+    table, maps = _regions(Path(regions_dir))
+    per_image = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
+    gt = data.labels("train")
+    queries = read_table(Path(queries_dir) / "queries.parquet", "queries")
+    previous = (read_table(Path(previous_labels_dir) / "labels.parquet", "labels")
+                if previous_labels_dir else empty_table("labels"))
+    if len(previous) and len(queries) and labeled_mask(previous, queries).any():
+        raise ValueError(f"{queries_dir}: queries ask for regions that are already labelled")
+    new = _answer(label_type, queries, gt, maps, per_image, data.num_classes)
+    labels = pa.concat_tables([previous, new.cast(previous.schema)])
+    targets, target_images = render_targets(label_type, labels, gt, maps)
+    clicks_round = int(np.sum(new["cost"].to_numpy()))
+    summary = {
+        "round": round_index,
+        "clicks_round": clicks_round,
+        "clicks_total": int(np.sum(labels["cost"].to_numpy())),
+        "pool_cost": read_json(Path(init_dir) / "meta.json")["pool_cost"],
+        "regions_labeled": len(labels),
+        "images_labeled": len(target_images),
+        "labeled_pixels": int(np.count_nonzero(targets != IGNORE)),
+        "pool_pixels": int(gt.shape[0] * gt.shape[1] * gt.shape[2]),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        write_table(labels, tmp / "labels.parquet", "labels")
+        np.save(tmp / "targets.npy", targets)
+        np.save(tmp / "target_images.npy", target_images)
+        write_json(tmp / "summary.json", summary)
+    return summary

@@ -1,0 +1,64 @@
+"""report stage: every round's metrics -> the experiment's AL curve table (Markdown + JSON).
+
+Columns: round, clicks, % of pool cost, % of pixels labelled, mIoU; plus AuALC (area under mIoU
+against clicks normalised to [0, 1], alseg.metrics.al_curve_area) and the Gini index of the
+labelled class distribution (alseg.metrics.gini).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from alseg.metrics import al_curve_area, gini
+from alseg.stages.common import read_json, write_json
+from alseg.storage import atomic_path
+from alseg.tables import read_table
+
+
+def curve_table(rounds: list[dict]) -> str:
+    """Markdown table of the AL curve (mIoU in %)."""
+    lines = ["| round | clicks | % pool cost | % pixels labelled | mIoU |", "|---|---|---|---|---|"]
+    for m in rounds:
+        lines.append(
+            f"| {m['round']} | {m['clicks']} | {m['clicks_pct_of_pool']:.2f} | "
+            f"{m['labeled_pixels_pct']:.2f} | {100 * m['miou']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def labeled_class_counts(labels_dir: Path, num_classes: int) -> np.ndarray:
+    """Labelled regions per class: the dominant class under dominant labels, else every class the
+    region holds (multi-hot sums), as OREAL counts n_c."""
+    labels = read_table(labels_dir / "labels.parquet", "labels")
+    if len(labels) and labels["label_type"][0].as_py() == "dominant":
+        flat = labels["dominant"].to_numpy().astype(np.int64)
+    else:
+        flat = labels["classes"].combine_chunks().flatten().to_numpy().astype(np.int64)
+    return np.bincount(flat[flat >= 0], minlength=num_classes)
+
+
+def run(params: dict, history_dir: str | Path, labels_dir: str | Path, out_dir: str | Path) -> dict:
+    """AL curve, AuALC and Gini from the last evaluate folder (which holds every round)."""
+    rounds = [read_json(p) for p in sorted(Path(history_dir).glob("round_*.json"))]
+    if not rounds:
+        raise ValueError(f"{history_dir}: no round_*.json metrics found")
+    clicks = np.array([m["clicks"] for m in rounds], float)
+    miou = np.array([100 * m["miou"] for m in rounds])
+    counts = labeled_class_counts(Path(labels_dir), len(rounds[0]["classes"]))
+    report = {
+        "name": params["name"],
+        "rounds": rounds,
+        "auALC": al_curve_area(clicks, miou),
+        "gini": gini(counts),
+        "labeled_class_counts": counts.tolist(),
+        "final_miou": float(miou[-1]),
+    }
+    text = (f"# {params['name']}\n\n{curve_table(rounds)}\n\nAuALC (mIoU vs clicks, x normalised "
+            f"to [0, 1]): {report['auALC']:.2f}  \nGini of labelled class counts: {report['gini']:.3f}\n")
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        write_json(tmp / "report.json", report)
+        (tmp / "report.md").write_text(text)
+    return report

@@ -1,0 +1,103 @@
+"""Parquet tables of the AL state (DESIGN.md section 3), with schemas and validated I/O.
+
+Every table carries ``alseg.table`` and ``alseg.schema_version`` in its metadata; reading checks
+both and the column types, so a stage never silently consumes the wrong table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from alseg.storage import atomic_path
+
+SCHEMA_VERSION = "1"
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "images": pa.schema(
+        [
+            ("image_id", pa.string()),
+            ("split", pa.string()),
+            ("index", pa.int32()),
+            ("image_uri", pa.string()),
+            ("label_uri", pa.string()),
+            ("height", pa.int32()),
+            ("width", pa.int32()),
+        ]
+    ),
+    "regions": pa.schema(
+        [
+            ("image_index", pa.int32()),
+            ("region_id", pa.int32()),
+            ("n_pixels", pa.int64()),
+            ("y0", pa.int32()),
+            ("x0", pa.int32()),
+            ("y1", pa.int32()),
+            ("x1", pa.int32()),
+            ("neighbors", pa.list_(pa.int32())),
+        ]
+    ),
+    "scores": pa.schema(
+        [("image_index", pa.int32()), ("region_id", pa.int32()), ("score", pa.float32())]
+    ),
+    "queries": pa.schema(
+        [
+            ("round", pa.int32()),
+            ("image_index", pa.int32()),
+            ("region_id", pa.int32()),
+            ("score", pa.float32()),
+            ("rank", pa.int32()),
+            ("cost", pa.int32()),
+        ]
+    ),
+    "labels": pa.schema(
+        [
+            ("round", pa.int32()),
+            ("image_index", pa.int32()),
+            ("region_id", pa.int32()),
+            ("label_type", pa.string()),
+            ("dominant", pa.int16()),
+            ("classes", pa.list_(pa.int16())),
+            ("cost", pa.int32()),
+        ]
+    ),
+}
+
+
+class TableError(ValueError):
+    """A Parquet table is missing, of the wrong kind, or has wrong columns."""
+
+
+def empty_table(kind: str) -> pa.Table:
+    return SCHEMAS[kind].empty_table()
+
+
+def write_table(table: pa.Table, path: str | Path, kind: str) -> None:
+    """Cast ``table`` to the schema of ``kind`` and write it atomically."""
+    schema = SCHEMAS[kind]
+    table = table.select(schema.names).cast(schema)
+    meta = {b"alseg.table": kind.encode(), b"alseg.schema_version": SCHEMA_VERSION.encode()}
+    table = table.replace_schema_metadata(meta)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_table(path: str | Path, kind: str) -> pa.Table:
+    """Read a table written by ``write_table`` and check its kind, version and columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"{path}: {kind} table not found")
+    table = pq.read_table(path)
+    meta = table.schema.metadata or {}
+    found = meta.get(b"alseg.table", b"?").decode()
+    version = meta.get(b"alseg.schema_version", b"?").decode()
+    if found != kind or version != SCHEMA_VERSION:
+        raise TableError(
+            f"{path}: expected a '{kind}' table v{SCHEMA_VERSION}, found '{found}' v{version}"
+        )
+    expected = SCHEMAS[kind]
+    if not table.schema.remove_metadata().equals(expected):
+        raise TableError(f"{path}: columns {table.schema.names} do not match {expected.names}")
+    return table

@@ -1,0 +1,178 @@
+"""Supervised training on sparse targets, batched inference, and checkpoint I/O.
+
+Reads like torchvision's ``references/segmentation/train.py``: ``augment_batch``, ``criterion``,
+``train_model``, ``predict_batches``, but driven by validated config objects.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from alseg import IGNORE
+from alseg.config import ModelConfig, TrainConfig
+from alseg.models import build_model
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+
+def to_input(images: np.ndarray, device: str) -> torch.Tensor:
+    """uint8 (B, H, W, 3) RGB -> normalised float (B, 3, H, W) on ``device``."""
+    batch = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
+    return ((batch / 255.0 - MEAN.to(device)) / STD.to(device)).contiguous(
+        memory_format=torch.channels_last
+    )
+
+
+def augment_batch(
+    images: torch.Tensor, targets: torch.Tensor, cfg: TrainConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random scale (one factor per batch) + crop back to size (pad 0 / 255) + per-sample h-flip.
+
+    images float (B, 3, H, W), targets int64 (B, H, W) -> same shapes.
+    """
+    _, _, height, width = images.shape
+    low, high = cfg.scale_range
+    scale = low + (high - low) * torch.rand((), generator=generator).item()
+    new_h, new_w = max(8, round(height * scale)), max(8, round(width * scale))
+    if (new_h, new_w) != (height, width):
+        images = F.interpolate(images, (new_h, new_w), mode="bilinear", align_corners=False)
+        targets = F.interpolate(targets[:, None].float(), (new_h, new_w), mode="nearest")[:, 0].long()
+    pad_h, pad_w = max(0, height - new_h), max(0, width - new_w)
+    if pad_h or pad_w:
+        images = F.pad(images, (0, pad_w, 0, pad_h))
+        targets = F.pad(targets, (0, pad_w, 0, pad_h), value=IGNORE)
+    y0 = int(torch.randint(images.shape[2] - height + 1, (), generator=generator))
+    x0 = int(torch.randint(images.shape[3] - width + 1, (), generator=generator))
+    images = images[:, :, y0 : y0 + height, x0 : x0 + width]
+    targets = targets[:, y0 : y0 + height, x0 : x0 + width]
+    if cfg.hflip:
+        flip = torch.rand(images.shape[0], generator=generator) < 0.5
+        images = torch.where(flip.view(-1, 1, 1, 1).to(images.device), images.flip(3), images)
+        targets = torch.where(flip.view(-1, 1, 1).to(targets.device), targets.flip(2), targets)
+    return images.contiguous(memory_format=torch.channels_last), targets.contiguous()
+
+
+def criterion(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over labelled pixels only (targets == 255 are ignored).
+
+    A batch with no labelled pixel returns 0 (with a graph) rather than NaN.
+    """
+    if not (targets != IGNORE).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, targets, ignore_index=IGNORE)
+
+
+def poly_lr(base_lr: float, step: int, total: int, power: float) -> float:
+    """lr_t = base_lr * (1 - t / T) ** power."""
+    return base_lr * (1 - step / total) ** power
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[np.ndarray]:
+    """Full batches of indices drawn from back-to-back shuffled epochs (always ``batch_size``
+    rows, wrapping into the next epoch; BatchNorm in ASPP pooling needs at least 2)."""
+    stream = np.empty(0, np.int64)
+    while True:
+        while len(stream) < batch_size:
+            stream = np.concatenate([stream, torch.randperm(n, generator=generator).numpy()])
+        batch, stream = stream[:batch_size], stream[batch_size:]
+        yield batch
+
+
+def train_model(
+    images: np.ndarray, targets: np.ndarray, target_images: np.ndarray, num_classes: int,
+    model_cfg: ModelConfig, cfg: TrainConfig, seed: int, device: str,
+    init_state: dict | None = None, log_every: int = 50,
+) -> tuple[torch.nn.Module, dict]:
+    """Train a fresh (or warm-started) model on the labelled images.
+
+    images uint8 (N, H, W, 3) (memory-mapped pool); targets uint8 (K, H, W) with 255 = unlabelled;
+    target_images int (K,) = row of ``images`` for each target. Returns (model, stats).
+    """
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = build_model(
+        model_cfg.backbone, num_classes=num_classes, head=model_cfg.head,
+        temperature=model_cfg.temperature,
+        output_stride=model_cfg.output_stride, separable=model_cfg.separable,
+        pretrained=model_cfg.pretrained,
+    )
+    if init_state is not None:
+        model.load_state_dict(init_state)
+    model = model.to(device).to(memory_format=torch.channels_last).train()
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+    batches = _batches(len(target_images), cfg.batch_size, generator)
+    losses: list[float] = []
+    start = time.perf_counter()
+    for step in range(cfg.iterations):
+        rows = next(batches)
+        x = to_input(images[target_images[rows]], device)
+        y = torch.from_numpy(targets[rows].astype(np.int64)).to(device)
+        x, y = augment_batch(x, y, cfg, generator)
+        for group in optimizer.param_groups:
+            group["lr"] = poly_lr(cfg.lr, step, cfg.iterations, cfg.poly_power)
+        loss = criterion(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if log_every and (step + 1) % log_every == 0:
+            print(f"  iter {step + 1}/{cfg.iterations} loss {np.mean(losses[-log_every:]):.4f}", flush=True)
+    seconds = time.perf_counter() - start
+    if not math.isfinite(losses[-1]):
+        raise FloatingPointError(f"training diverged: loss {losses[-1]} (lower train.lr)")
+    stats = {
+        "iterations": cfg.iterations,
+        "final_loss": float(np.mean(losses[-10:])),
+        "train_seconds": round(seconds, 2),
+        "seconds_per_step": round(seconds / cfg.iterations, 4),
+        "labeled_images": int(len(target_images)),
+    }
+    return model.eval(), stats
+
+
+@torch.no_grad()
+def predict_batches(
+    model: torch.nn.Module, images: np.ndarray, batch_size: int, device: str
+) -> Iterator[tuple[slice, torch.Tensor]]:
+    """Stream softmax probabilities over a (memory-mapped) image array.
+
+    Yields (rows, probs (B, C, H, W) float32 on ``device``); memory stays one batch deep.
+    """
+    model.eval()
+    for start in range(0, len(images), batch_size):
+        rows = slice(start, min(start + batch_size, len(images)))
+        logits = model(to_input(images[rows], device))
+        yield rows, torch.softmax(logits.float(), dim=1)
+
+
+def save_checkpoint(model: torch.nn.Module, folder: Path, sidecar: dict) -> None:
+    """``model.pt`` (state_dict on CPU) + ``model.json`` sidecar."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save(state, folder / "model.pt")
+    (folder / "model.json").write_text(json.dumps(sidecar, indent=1, sort_keys=True))
+
+
+def load_checkpoint(folder: str | Path, device: str) -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model described by ``model.json`` and load ``model.pt``."""
+    folder = Path(folder)
+    sidecar = json.loads((folder / "model.json").read_text())
+    model_cfg = ModelConfig(**sidecar["model"])
+    model = build_model(
+        model_cfg.backbone, num_classes=sidecar["num_classes"], head=model_cfg.head,
+        temperature=model_cfg.temperature, output_stride=model_cfg.output_stride,
+        separable=model_cfg.separable,
+    )
+    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.to(device).to(memory_format=torch.channels_last).eval(), sidecar

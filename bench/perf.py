@@ -1,0 +1,175 @@
+"""Performance benchmark (`make bench`): every ratio is measured within one run of this script.
+
+For the synthetic default and, when present, CamVid (``../shared/data/camvid`` or ``ALSEG_CAMVID``):
+- superpixel (SEEDS) images/s on 1 core and on all cores;
+- score stage images/s over bare model-forward images/s (same model, batch, resolution);
+- train step time over bare forward+backward time;
+and for the default pipeline: wall time over the summed stage compute time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from alseg import regions  # noqa: E402
+from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig, load_config  # noqa: E402
+from alseg.models import build_model  # noqa: E402
+from alseg.stages.model_stages import score_pool  # noqa: E402
+from alseg.stages.regions import method_params  # noqa: E402
+from alseg.tables import SCHEMAS  # noqa: E402
+from alseg.train import criterion, to_input, train_model  # noqa: E402
+
+
+def timed(fn, repeat: int = 1) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def bench_superpixels(images: np.ndarray | list[str], params: dict, out_hw) -> dict:
+    cores = os.cpu_count() or 1
+    n = len(images)
+    one = timed(lambda: regions.compute_region_maps(images, "seeds", params, out_hw, workers=1))
+    many = timed(lambda: regions.compute_region_maps(images, "seeds", params, out_hw, workers=cores))
+    return {"images": n, "seeds_img_per_s_1core": n / one, f"seeds_img_per_s_{cores}cores": n / many,
+            "parallel_speedup": one / many}
+
+
+def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, batch: int) -> dict:
+    model = build_model("mobilenet_v2", num_classes=num_classes).eval()
+    model = model.to(memory_format=torch.channels_last)
+    n = len(images)
+
+    def bare_forward() -> None:
+        with torch.no_grad():
+            for start in range(0, n, batch):
+                torch.softmax(model(to_input(images[start:start + batch], "cpu")), 1)
+
+    def score_stage(policy: str) -> None:
+        acq = AcquisitionConfig(policy=policy, aggregation="mean", batch_size=batch)
+        with tempfile.TemporaryDirectory() as tmp:
+            with pq.ParquetWriter(Path(tmp) / "s.parquet", SCHEMAS["scores"]) as writer:
+                score_pool(model, images, region_maps, acq, 0, "cpu", writer)
+
+    bare_forward()  # warm-up
+    forward_s = timed(bare_forward, 2)
+    result = {"forward_img_per_s": n / forward_s}
+    for policy in ("entropy", "margin", "least_confidence", "bvsb"):
+        score_s = timed(lambda p=policy: score_stage(p), 2)
+        result[f"score_{policy}_img_per_s"] = n / score_s
+        result[f"score_{policy}_over_forward"] = forward_s / score_s
+    return result
+
+
+def bench_train(images: np.ndarray, labels: np.ndarray, num_classes: int, batch: int, steps: int) -> dict:
+    cfg = TrainConfig(iterations=steps, batch_size=batch)
+    model = build_model("mobilenet_v2", num_classes=num_classes).train()
+    model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = to_input(images[:batch], "cpu")
+    y = torch.from_numpy(labels[:batch].astype(np.int64))
+
+    def bare_step() -> None:
+        loss = criterion(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    bare_step()
+    bare_s = timed(bare_step, steps)
+    targets = np.asarray(labels[:batch * 2])
+    _, stats = train_model(images, targets, np.arange(len(targets)), num_classes, ModelConfig(), cfg,
+                           seed=0, device="cpu", log_every=0)
+    return {"bare_step_s": bare_s, "train_step_s": stats["seconds_per_step"],
+            "train_over_bare": stats["seconds_per_step"] / bare_s}
+
+
+def bench_pipeline(config: Path, runs_dir: Path) -> dict:
+    from alseg.runner import run_local
+
+    cfg = load_config(config, {"train.iterations": 40, "name": "bench-pipeline"})
+    report = run_local(cfg, run_name=f"bench-{int(time.time())}", runs_dir=runs_dir, caching=False,
+                       terminal=open(os.devnull, "w"))
+    log = max((runs_dir / "logs").glob("bench-*.log"), key=lambda p: p.stat().st_mtime).read_text()
+    compute = sum(float(s) for s in re.findall(r"\[alseg\] .* done in ([0-9.]+)s", log))
+    return {"pipeline_wall_s": report["wall_seconds"], "stage_compute_s": compute,
+            "wall_over_compute": report["wall_seconds"] / compute}
+
+
+def dataset_arrays(config: Path, overrides: dict, runs_dir: Path):
+    from alseg.data.prepared import PreparedDataset
+    from alseg.stages import prepare
+
+    cfg = load_config(config, overrides)
+    out = runs_dir / f"bench-prepared-{cfg.name}"
+    if not out.exists():
+        prepare.run(cfg.data, out)
+    return cfg, PreparedDataset.open(out)
+
+
+def run_suite(name: str, config: Path, overrides: dict, runs_dir: Path, n_images: int) -> dict:
+    cfg, data = dataset_arrays(config, overrides, runs_dir)
+    images = np.ascontiguousarray(data.images("train")[:n_images])
+    labels = np.ascontiguousarray(data.labels("train")[:n_images])
+    height, width = data.image_size
+    table = data.table()
+    uris = [u for u, s in zip(table["image_uri"].to_pylist(), table["split"].to_pylist(), strict=True)
+            if s == "train" and u][:n_images]
+    sources = uris if cfg.region.full_resolution and uris else images
+    full_hw = (360, 480) if sources is uris else (height, width)
+    params = method_params(cfg.region, *full_hw)
+    result = {"dataset": name, "resolution": f"{height}x{width}"}
+    result.update(bench_superpixels(sources, params, (height, width)))
+    maps = regions.compute_region_maps(images, "seeds", method_params(cfg.region, height, width),
+                                       (height, width))
+    result.update(bench_score(images, maps, data.num_classes, cfg.acquisition.batch_size))
+    result.update(bench_train(images, labels, data.num_classes, cfg.train.batch_size, steps=5))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs-dir", default=str(REPO / "runs" / "bench"))
+    parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--skip-pipeline", action="store_true")
+    args = parser.parse_args()
+    runs_dir = Path(args.runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    results = [run_suite("synthetic", REPO / "configs/default.yaml", {}, runs_dir, args.images)]
+    camvid = Path(os.environ.get("ALSEG_CAMVID", REPO.parent / "shared/data/camvid"))
+    if (camvid / "train").is_dir():
+        overrides = {"data.root": str(camvid), "data.max_train_images": args.images,
+                     "data.max_val_images": 4}
+        results.append(run_suite("camvid", REPO / "configs/default-camvid.yaml", overrides,
+                                 runs_dir, args.images))
+    else:
+        print(f"CamVid not found at {camvid}: skipping the CamVid rows")
+    if not args.skip_pipeline:
+        results[0].update(bench_pipeline(REPO / "configs/default.yaml", runs_dir))
+    print(json.dumps(results, indent=1))
+    for row in results:
+        print(f"\n## {row['dataset']} ({row['resolution']})")
+        for key, value in row.items():
+            if isinstance(value, float):
+                print(f"  {key:32s} {value:10.3f}")
+    (runs_dir / "bench.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

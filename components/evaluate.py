@@ -1,0 +1,39 @@
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from components import GPU_IMAGE
+
+
+@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
+def evaluate(params: str, round_index: int, run_name: str, experiment: str,
+             prepared: Input[Dataset], model: Input[Model], labels: Input[Dataset],
+             evaluation: Output[Dataset], metrics: Output[Metrics],
+             history: Input[Dataset] = None) -> str:
+    """mIoU on the evaluation split; logs the round to MLflow when tracking is configured.
+
+    Args:
+        params: JSON of ``device`` and ``train``.
+        round_index: AL round.
+        run_name: the experiment run's name (MLflow parent run tag).
+        experiment: MLflow experiment name.
+        prepared: the prepared dataset folder.
+        model: the round's model.
+        labels: the oracle's folder (clicks and labelled pixels so far).
+        evaluation: ``round_XX.json`` of this and every earlier round.
+        metrics: scalar metrics for the KFP UI.
+        history: the previous round's evaluation folder.
+    """
+    import json
+
+    from alseg import tracking
+    from alseg.stages import model_stages, run_stage
+
+    summary = run_stage("evaluate", model_stages.run_evaluate, json.loads(params), round_index,
+                        prepared.path, model.path, labels.path, evaluation.path,
+                        history.path if history is not None else None, round_index=round_index)
+    result = json.loads(summary)
+    for key, value in tracking.round_metrics(result).items():
+        metrics.log_metric(key, value)
+    if tracking.enabled():
+        tracking.log_round(run_name, experiment, result)
+    return summary

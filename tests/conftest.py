@@ -1,0 +1,41 @@
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).parents[1]
+CAMVID = Path(os.environ.get("ALSEG_CAMVID", REPO.parent / "shared" / "data" / "camvid"))
+
+
+def write_folder_dataset(root: Path, n_train: int = 6, n_val: int = 3, size=(40, 48),
+                         num_classes: int = 4, void: int = 4, seed: int = 0) -> Path:
+    """A tiny CamVid-layout dataset of random blocks (train/, trainannot/, val/, valannot/)."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("val", n_val)):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        (root / f"{split}annot").mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            label = rng.integers(0, num_classes, (size[0] // 8, size[1] // 8)).astype(np.uint8)
+            label = cv2.resize(label, size[::-1], interpolation=cv2.INTER_NEAREST)
+            label[:2, :2] = void
+            image = (label[..., None] * 50 + rng.integers(0, 30, (*size, 3))).astype(np.uint8)
+            cv2.imwrite(str(root / split / f"img{i:03d}.png"), image)
+            cv2.imwrite(str(root / f"{split}annot" / f"img{i:03d}.png"), label)
+    classes = [f"c{i}" for i in range(num_classes)]
+    (root / "classes.json").write_text(json.dumps({"classes": classes, "ignore_index": void}))
+    return root
+
+
+@pytest.fixture
+def folder_dataset(tmp_path: Path) -> Path:
+    return write_folder_dataset(tmp_path / "data")
+
+
+@pytest.fixture
+def camvid_root() -> Path:
+    if not (CAMVID / "train").is_dir():
+        pytest.skip(f"CamVid not found at {CAMVID} (set ALSEG_CAMVID)")
+    return CAMVID

@@ -1,0 +1,85 @@
+"""The AL pipeline end to end under kfp.local on the tiny preset (real compiler, real runner,
+real MLflow on SQLite)."""
+
+import re
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from alseg.config import load_config
+from alseg.runner import PipelineFailed, compile_pipeline, run_local
+
+REPO = Path(__file__).parents[2]
+TINY = REPO / "configs" / "tiny.yaml"
+pytestmark = pytest.mark.slow
+
+
+def test_compiled_spec_unrolls_rounds(tmp_path: Path) -> None:
+    cfg = load_config(TINY, {"budget.rounds": 3})
+    spec = next(yaml.safe_load_all(compile_pipeline(cfg, tmp_path / "p.yaml").read_text()))
+    names = sorted(t["taskInfo"]["name"] for t in spec["root"]["dag"]["tasks"].values())
+    assert names == sorted(
+        ["prepare", "regions", "init", "round 0: oracle", "report"]
+        + [f"round {r}: {s}" for r in range(3) for s in ("train", "evaluate")]
+        + [f"round {r}: {s}" for r in range(2) for s in ("score", "select")]
+        + ["round 1: oracle", "round 2: oracle"]
+    )
+    executors = spec["deploymentSpec"]["executors"]
+    assert all("pip install" not in " ".join(e["container"]["command"]) for e in executors.values())
+
+
+def _queries(runs_dir: Path) -> list[dict]:
+    files = sorted((runs_dir / "pipeline_root").rglob("queries.parquet"), key=lambda p: str(p))
+    return sorted((row for f in files for row in pq.read_table(f).to_pylist()),
+                  key=lambda r: (r["round"], r["rank"]))
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> tuple[Path, dict]:
+    runs = tmp_path_factory.mktemp("runs")
+    report = run_local(load_config(TINY), run_name="tiny", runs_dir=runs, caching=True)
+    return runs, report
+
+
+def test_end_to_end_report_and_mlflow(first_run) -> None:
+    runs, report = first_run
+    rounds = report["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1]
+    assert rounds[1]["clicks"] > rounds[0]["clicks"] >= 40 - 1
+    assert all(0.0 <= r["miou"] <= 1.0 for r in rounds)
+    assert 0.0 <= report["gini"] <= 1.0
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{runs / 'mlflow.db'}")
+    found = mlflow.search_runs(experiment_names=["alseg"], filter_string="tags.`alseg.run_name` = 'tiny'")
+    assert sorted(found["tags.alseg.round"]) == ["0", "1", "parent"]
+    child = found[found["tags.alseg.round"] == "1"].iloc[0]
+    assert child["metrics.miou"] == pytest.approx(rounds[1]["miou"])
+    assert child["metrics.clicks"] == rounds[1]["clicks"]
+
+
+def test_same_config_and_seed_give_identical_queries_and_metrics(first_run, tmp_path) -> None:
+    runs, report = first_run
+    again = run_local(load_config(TINY), run_name="tiny", runs_dir=tmp_path, caching=False)
+    assert _queries(tmp_path) == _queries(runs)
+    for a, b in zip(report["rounds"], again["rounds"], strict=True):
+        assert a["miou"] == b["miou"] and a["iou"] == b["iou"]
+
+
+def test_rerun_executes_only_failed_and_downstream_steps(first_run, tmp_path, monkeypatch) -> None:
+    cfg = load_config(TINY, {"train.iterations": 3})  # a config this module has not run yet
+    monkeypatch.setenv("ALSEG_FAIL_STAGE", "score")
+    with pytest.raises(PipelineFailed, match="score · FAILED: InjectedFault"):
+        run_local(cfg, run_name="flaky", runs_dir=tmp_path)
+    monkeypatch.delenv("ALSEG_FAIL_STAGE")
+    log = tmp_path / "logs" / "flaky.log"
+    before = log.read_text()
+    report = run_local(cfg, run_name="flaky", runs_dir=tmp_path)
+    rerun = log.read_text()[len(before):]
+    started = re.findall(r"\[alseg\] (.*?) · started", rerun)
+    assert started == ["round 0 · score", "round 1 · select", "round 1 · oracle",
+                       "round 1 · train", "round 1 · evaluate", "report"]
+    assert len(re.findall(r"cache hit", rerun)) == 6  # prepare, regions, init, oracle, train, evaluate
+    assert len(report["rounds"]) == 2

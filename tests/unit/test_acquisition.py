@@ -1,0 +1,311 @@
+"""Unit tests for alseg.acquisition.{uncertainty, aggregate, select} on hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from alseg.acquisition.aggregate import (
+    AGGREGATIONS,
+    aggregate_regions,
+    region_class_histogram,
+    region_means,
+)
+from alseg.acquisition.select import random_scores, rank_order, select_under_budget
+from alseg.acquisition.uncertainty import MEASURES, ensure_probs, pixel_uncertainty
+
+NAN = float("nan")
+
+
+def _probs_at_one_pixel(p: list[float]) -> torch.Tensor:
+    """(1, C, 1, 1) tensor holding the probability vector p at a single pixel."""
+    return torch.tensor(p, dtype=torch.float32).view(1, -1, 1, 1)
+
+
+# ----------------------------------------------------------------------------- uncertainty
+
+
+def test_uniform_probs_c4() -> None:
+    probs = torch.full((2, 4, 3, 5), 0.25)
+    # entropy = -4 * 0.25 * ln 0.25 = ln 4 = 1.386294
+    ent = pixel_uncertainty(probs, "entropy")
+    assert ent.shape == (2, 3, 5) and ent.dtype == torch.float32
+    torch.testing.assert_close(ent, torch.full((2, 3, 5), math.log(4)))
+    # LC = 1 - 0.25 = 0.75
+    torch.testing.assert_close(
+        pixel_uncertainty(probs, "least_confidence"), torch.full_like(ent, 0.75)
+    )
+    # margin = 1 - (0.25 - 0.25) = 1
+    torch.testing.assert_close(pixel_uncertainty(probs, "margin"), torch.ones_like(ent))
+    # bvsb = 0.25 / (0.25 + 1e-8) = 1 - 4e-8
+    torch.testing.assert_close(pixel_uncertainty(probs, "bvsb"), torch.ones_like(ent))
+
+
+def test_one_hot_is_certain() -> None:
+    probs = _probs_at_one_pixel([0.0, 1.0, 0.0])
+    for measure in ("entropy", "least_confidence", "margin", "bvsb"):
+        # entropy: 0 log 0 = 0 and 1 log 1 = 0; LC 1 - 1; margin 1 - (1 - 0); bvsb 0 / 1
+        out = pixel_uncertainty(probs, measure)
+        assert out.item() == 0.0, measure
+        assert not torch.isnan(out).any()
+
+
+def test_three_class_hand_values() -> None:
+    probs = _probs_at_one_pixel([0.2, 0.5, 0.3])  # sorted: p1 = 0.5, p2 = 0.3
+    # entropy = -(0.5 ln 0.5 + 0.3 ln 0.3 + 0.2 ln 0.2) = 0.346574 + 0.361192 + 0.321888
+    expected_entropy = -(0.5 * math.log(0.5) + 0.3 * math.log(0.3) + 0.2 * math.log(0.2))
+    assert expected_entropy == pytest.approx(1.029653, abs=1e-6)
+    assert pixel_uncertainty(probs, "entropy").item() == pytest.approx(expected_entropy, abs=1e-6)
+    assert pixel_uncertainty(probs, "least_confidence").item() == pytest.approx(0.5)  # 1 - 0.5
+    assert pixel_uncertainty(probs, "margin").item() == pytest.approx(0.8)  # 1 - (0.5 - 0.3)
+    assert pixel_uncertainty(probs, "bvsb").item() == pytest.approx(0.6)  # 0.3 / 0.5
+
+
+def test_margin_ranks_like_pixelpick() -> None:
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(1, 5, 8, 8, generator=g).softmax(dim=1)
+    top2 = probs.topk(2, dim=1).values
+    pixelpick_m = (top2[:, 0] - top2[:, 1]).flatten()  # smaller = more uncertain
+    ours = pixel_uncertainty(probs, "margin").flatten()  # larger = more uncertain
+    assert torch.equal(torch.argsort(pixelpick_m, stable=True), torch.argsort(-ours, stable=True))
+
+
+def test_float64_and_half_inputs_give_float32() -> None:
+    probs = torch.full((1, 2, 2, 2), 0.5, dtype=torch.float64)
+    # entropy of (0.5, 0.5) = ln 2
+    out = pixel_uncertainty(probs, "entropy")
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, torch.full((1, 2, 2), math.log(2), dtype=torch.float32))
+    assert pixel_uncertainty(probs.half(), "least_confidence").dtype == torch.float32
+
+
+def test_uncertainty_guards() -> None:
+    probs = torch.full((1, 2, 2, 2), 0.5)
+    with pytest.raises(ValueError, match="least_confidence"):
+        pixel_uncertainty(probs, "variance")
+    with pytest.raises(ValueError, match="4-D"):
+        ensure_probs(torch.full((2, 2, 2), 0.5))
+    with pytest.raises(ValueError, match="floating"):
+        ensure_probs(torch.ones((1, 2, 2, 2), dtype=torch.int64))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        ensure_probs(torch.ones((1, 1, 2, 2)))
+    assert set(MEASURES) == {"entropy", "least_confidence", "margin", "bvsb"}
+
+
+# ----------------------------------------------------------------------------- aggregate
+
+# One 2x3 image, 4 regions (region 3 has no pixels), one pixel outside every region:
+#   scores  0.1 0.2 0.3      regions  0  0  1
+#           0.4 0.5 0.6               2  1 -1
+# r0 = {0.1, 0.2}: mean 0.15, max 0.2, p95 rank ceil(0.95*2)=2 -> 0.2
+# r1 = {0.3, 0.5}: mean 0.40, max 0.5, p95 rank 2 -> 0.5
+# r2 = {0.4}:      mean 0.40, max 0.4, p95 rank ceil(0.95)=1 -> 0.4
+# r3 = {}:         NaN;  the 0.6 pixel (region -1) is ignored.
+SCORES = torch.tensor([[[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]])
+REGIONS = torch.tensor([[[0, 0, 1], [2, 1, -1]]])
+EXPECTED = {
+    "mean": [0.15, 0.4, 0.4, NAN],
+    "max": [0.2, 0.5, 0.4, NAN],
+    "p95": [0.2, 0.5, 0.4, NAN],
+}
+
+
+@pytest.mark.parametrize("how", AGGREGATIONS)
+def test_aggregate_hand_case(how: str) -> None:
+    out = aggregate_regions(SCORES, REGIONS, n_regions=4, how=how)
+    assert out.shape == (1, 4) and out.dtype == torch.float32
+    torch.testing.assert_close(out, torch.tensor([EXPECTED[how]]), equal_nan=True)
+    assert torch.isnan(out[0, 3])  # empty region
+
+
+@pytest.mark.parametrize("how", AGGREGATIONS)
+def test_aggregate_batch_offsets(how: str) -> None:
+    # Image 1 = image 0 + 10 with the same region ids: segments b * 4 + r must not mix.
+    scores = torch.cat([SCORES, SCORES + 10.0])
+    regions = torch.cat([REGIONS, REGIONS])
+    out = aggregate_regions(scores, regions, n_regions=4, how=how)
+    expected = torch.tensor([EXPECTED[how], [v + 10.0 for v in EXPECTED[how]]])
+    torch.testing.assert_close(out, expected, equal_nan=True)
+
+
+def test_aggregate_ignores_minus_one() -> None:
+    # A huge score at the -1 pixel must not leak into any region (max of r0..r2 stays <= 0.5).
+    scores = SCORES.clone()
+    scores[0, 1, 2] = 1000.0
+    for how in AGGREGATIONS:
+        out = aggregate_regions(scores, REGIONS, n_regions=4, how=how)
+        torch.testing.assert_close(out, torch.tensor([EXPECTED[how]]), equal_nan=True)
+
+
+def test_p95_nearest_rank() -> None:
+    # One 1x41 image: region 0 holds 1..20, region 1 holds 1..21 (shuffled).
+    # n=20 -> rank ceil(19.0)=19 -> value 19;  n=21 -> rank ceil(19.95)=20 -> value 20.
+    g = torch.Generator().manual_seed(1)
+    vals = torch.cat([torch.arange(1.0, 21.0), torch.arange(1.0, 22.0)])
+    ids = torch.cat([torch.zeros(20, dtype=torch.int64), torch.ones(21, dtype=torch.int64)])
+    perm = torch.randperm(41, generator=g)
+    out = aggregate_regions(vals[perm].view(1, 1, 41), ids[perm].view(1, 1, 41), 2, "p95")
+    assert out.tolist() == [[19.0, 20.0]]
+
+
+def test_aggregate_all_pixels_unassigned() -> None:
+    regions = torch.full((1, 2, 3), -1, dtype=torch.int64)
+    for how in AGGREGATIONS:
+        out = aggregate_regions(SCORES, regions, n_regions=2, how=how)
+        assert out.shape == (1, 2) and torch.isnan(out).all()
+
+
+def test_aggregate_guards() -> None:
+    with pytest.raises(ValueError, match="n_regions=2"):
+        aggregate_regions(SCORES, REGIONS, n_regions=2, how="mean")  # max id is 2
+    with pytest.raises(ValueError, match="p95"):
+        aggregate_regions(SCORES, REGIONS, n_regions=4, how="median")
+    with pytest.raises(ValueError, match="shape"):
+        aggregate_regions(SCORES, REGIONS[:, :1], n_regions=4, how="mean")
+    with pytest.raises(ValueError, match=">= -1"):
+        aggregate_regions(SCORES, REGIONS - 1, n_regions=4, how="mean")  # has id -2
+    with pytest.raises(ValueError, match="integer"):
+        aggregate_regions(SCORES, REGIONS.float(), n_regions=4, how="mean")
+
+
+def _reference_aggregate(scores: np.ndarray, regions: np.ndarray, n: int, how: str) -> np.ndarray:
+    """Slow per-region loop, used only as a test oracle."""
+    out = np.full((scores.shape[0], n), np.nan)
+    for b in range(scores.shape[0]):
+        for r in range(n):
+            v = np.sort(scores[b][regions[b] == r].astype(np.float64))
+            if v.size == 0:
+                continue
+            if how == "mean":
+                out[b, r] = v.mean()
+            elif how == "max":
+                out[b, r] = v.max()
+            else:
+                out[b, r] = v[math.ceil(Fraction(95, 100) * v.size) - 1]
+    return out
+
+
+@pytest.mark.parametrize("how", AGGREGATIONS)
+def test_aggregate_matches_slow_reference(how: str) -> None:
+    rng = np.random.default_rng(123)
+    scores = rng.random((4, 64, 64)).astype(np.float32)
+    regions = rng.integers(-1, 48, size=(4, 64, 64))  # ids 48 and 49 stay empty
+    regions[1, :32] = 7  # one big region of 2048+ pixels in image 1
+    out = aggregate_regions(torch.from_numpy(scores), torch.from_numpy(regions), 50, how)
+    ref = _reference_aggregate(scores, regions, 50, how)
+    assert np.isnan(ref[:, 48:]).all()
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_region_class_histogram_hand_case() -> None:
+    #   pred  0 0 1     regions  0  0  1
+    #         2 1 1              2  1 -1
+    # r0: classes {0, 0} -> [2, 0, 0];  r1: {1, 1} -> [0, 2, 0];  r2: {2} -> [0, 0, 1];
+    # r3: empty -> [0, 0, 0];  the (1, 2) pixel has region -1 and is not counted.
+    pred = torch.tensor([[[0, 0, 1], [2, 1, 1]]])
+    hist = region_class_histogram(pred, REGIONS, n_regions=4, num_classes=3)
+    assert hist.dtype == torch.int64 and hist.shape == (1, 4, 3)
+    assert hist.tolist() == [[[2, 0, 0], [0, 2, 0], [0, 0, 1], [0, 0, 0]]]
+    # batch of 2: image 1 predicts class 2 everywhere -> counts land in its own rows only
+    pred2 = torch.cat([pred, torch.full_like(pred, 2)])
+    hist2 = region_class_histogram(pred2, torch.cat([REGIONS, REGIONS]), 4, 3)
+    assert hist2[0].tolist() == hist[0].tolist()
+    assert hist2[1].tolist() == [[0, 0, 2], [0, 0, 2], [0, 0, 1], [0, 0, 0]]
+    with pytest.raises(ValueError, match="num_classes"):
+        region_class_histogram(pred, REGIONS, n_regions=4, num_classes=2)  # class 2 present
+
+
+def test_region_means_hand_case() -> None:
+    # channel 0 = scores, channel 1 = 1 - scores:
+    # r0: [0.15, 0.85], r1: [(0.3+0.5)/2, (0.7+0.5)/2] = [0.4, 0.6], r2: [0.4, 0.6], r3: NaN
+    values = torch.stack([SCORES, 1.0 - SCORES], dim=1)  # (1, 2, 2, 3)
+    out = region_means(values, REGIONS, n_regions=4)
+    assert out.shape == (1, 4, 2) and out.dtype == torch.float32
+    expected = torch.tensor([[[0.15, 0.85], [0.4, 0.6], [0.4, 0.6], [NAN, NAN]]])
+    torch.testing.assert_close(out, expected, equal_nan=True)
+    # consistency with aggregate_regions(mean) on each channel
+    torch.testing.assert_close(
+        out[..., 0], aggregate_regions(SCORES, REGIONS, 4, "mean"), equal_nan=True
+    )
+
+
+# ----------------------------------------------------------------------------- select
+
+
+def test_random_scores_reproducible() -> None:
+    a, b = random_scores(100, seed=7), random_scores(100, seed=7)
+    assert a.dtype == np.float32 and a.shape == (100,)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, random_scores(100, seed=8))
+    assert ((a >= 0) & (a < 1)).all()
+    assert random_scores(0, seed=1).shape == (0,)
+
+
+def test_rank_order_ties_and_nan() -> None:
+    # descending: 0.9 (idx 1), then the 0.5 tie in ascending index (0, 2), then 0.1 (4); NaN out
+    order = rank_order(np.array([0.5, 0.9, 0.5, NAN, 0.1]))
+    assert order.dtype == np.int64
+    assert order.tolist() == [1, 0, 2, 4]
+
+
+def test_select_unit_costs_with_ties() -> None:
+    scores = np.array([0.5, 0.9, 0.5, NAN, 0.1])
+    ones = np.ones(5, dtype=np.int64)
+    # rank [1, 0, 2, 4], cumulative cost [1, 2, 3, 4]; budget 2 -> first two
+    assert select_under_budget(scores, ones, 2).tolist() == [1, 0]
+    # overshoot keeps the region that crosses: cumulative 3 > 2
+    assert select_under_budget(scores, ones, 2, overshoot=True).tolist() == [1, 0, 2]
+    # a huge budget takes every non-NaN region; the NaN one (idx 3) is never selected
+    assert select_under_budget(scores, ones, 100).tolist() == [1, 0, 2, 4]
+    assert select_under_budget(scores, ones, 100, overshoot=True).tolist() == [1, 0, 2, 4]
+
+
+def test_select_cost_two_regions() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    costs = np.array([2, 2, 1, 1])
+    # cumulative [2, 4, 5, 6]
+    assert select_under_budget(scores, costs, 4).tolist() == [0, 1]  # 4 <= 4, 5 > 4
+    assert select_under_budget(scores, costs, 4, overshoot=True).tolist() == [0, 1, 2]  # 5 kept
+    assert select_under_budget(scores, costs, 3).tolist() == [0]  # 2 <= 3, 4 > 3
+    assert select_under_budget(scores, costs, 3, overshoot=True).tolist() == [0, 1]  # 4 kept
+    # budget 1 < first cost 2: nothing fits; overshoot still keeps the crossing region
+    assert select_under_budget(scores, costs, 1).tolist() == []
+    assert select_under_budget(scores, costs, 1, overshoot=True).tolist() == [0]
+
+
+def test_select_eligible_mask() -> None:
+    scores = np.array([0.9, 0.8, 0.7, 0.6])
+    costs = np.array([2, 2, 1, 1])
+    eligible = np.array([True, False, True, True])
+    # eligible rank [0, 2, 3], cumulative [2, 3, 4]; budget 3 -> [0, 2]; overshoot adds 3
+    assert select_under_budget(scores, costs, 3, eligible=eligible).tolist() == [0, 2]
+    got = select_under_budget(scores, costs, 3, eligible=eligible, overshoot=True)
+    assert got.tolist() == [0, 2, 3]
+    none = np.zeros(4, dtype=bool)
+    assert select_under_budget(scores, costs, 10, eligible=none).tolist() == []
+
+
+def test_select_budget_zero() -> None:
+    scores = np.array([0.9, 0.8])
+    costs = np.array([1, 1])
+    for overshoot in (False, True):
+        got = select_under_budget(scores, costs, 0, overshoot=overshoot)
+        assert got.dtype == np.int64 and got.size == 0
+
+
+def test_select_guards() -> None:
+    scores = np.array([0.9, 0.8])
+    with pytest.raises(ValueError, match="budget"):
+        select_under_budget(scores, np.array([1, 1]), -1)
+    with pytest.raises(ValueError, match=">= 0"):
+        select_under_budget(scores, np.array([1, -1]), 3)
+    with pytest.raises(ValueError, match="integers"):
+        select_under_budget(scores, np.array([1.0, 1.0]), 3)
+    with pytest.raises(ValueError, match="same shape"):
+        select_under_budget(scores, np.array([1, 1, 1]), 3)
+    with pytest.raises(ValueError, match="bool"):
+        select_under_budget(scores, np.array([1, 1]), 3, eligible=np.array([1, 0]))
