@@ -18,7 +18,7 @@ from alseg.config import ConfigError, ExperimentConfig, load_config, stage_param
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
-    """``["train.iterations=50", "name=x"]`` -> {"train.iterations": 50, "name": "x"} (YAML values)."""
+    """``["train.iterations=50"]`` -> {"train.iterations": 50} (values parsed as YAML)."""
     parsed = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -39,18 +39,27 @@ def print_report(report: dict) -> None:
     from alseg.stages.report import curve_table
 
     print(f"\n{curve_table(report['rounds'])}\n")
-    print(f"AuALC {report['auALC']:.2f} · Gini {report['gini']:.3f} · "
-          f"final mIoU {report['final_miou']:.2f} · wall {report.get('wall_seconds', '?')} s")
+    print(
+        f"AuALC {report['auALC']:.2f} · Gini {report['gini']:.3f} · "
+        f"final mIoU {report['final_miou']:.2f} · wall {report.get('wall_seconds', '?')} s"
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from alseg.runner import run_local
 
     cfg = _config(args)
-    report = run_local(cfg, run_name=args.run_name, runs_dir=args.runs_dir,
-                       experiment=args.experiment, caching=not args.no_cache)
+    report = run_local(
+        cfg,
+        run_name=args.run_name,
+        runs_dir=args.runs_dir,
+        experiment=args.experiment,
+        caching=not args.no_cache,
+    )
     print_report(report)
-    print(f"MLflow: mlflow ui --backend-store-uri sqlite:///{Path(args.runs_dir).resolve()}/mlflow.db")
+    print(
+        f"MLflow: mlflow ui --backend-store-uri sqlite:///{Path(args.runs_dir).resolve()}/mlflow.db"
+    )
     return 0
 
 
@@ -91,19 +100,63 @@ def cmd_step(args: argparse.Namespace) -> int:
     r = args.round
     calls = {
         "prepare": lambda: (prepare.run, DataConfig(**params["data"]), args.out),
-        "regions": lambda: (regions.run, RegionConfig(**params["region"]), get("prepared"),
-                            args.out, cfg.data.workers),
+        "regions": lambda: (
+            regions.run,
+            RegionConfig(**params["region"]),
+            get("prepared"),
+            args.out,
+            cfg.data.workers,
+        ),
         "init": lambda: (labeling.run_init, params, get("prepared"), get("regions"), args.out),
-        "oracle": lambda: (labeling.run_oracle, params, r, get("queries"), get("prepared"),
-                           get("regions"), get("init"), args.out, get("previous_labels")),
-        "train": lambda: (model_stages.run_train, params, r, get("prepared"), get("labels"),
-                          args.out, get("previous_model")),
-        "evaluate": lambda: (model_stages.run_evaluate, params, r, get("prepared"), get("model"),
-                             get("labels"), args.out, get("history")),
-        "score": lambda: (model_stages.run_score, params, r, get("prepared"), get("regions"),
-                          get("model"), args.out),
-        "select": lambda: (labeling.run_select, params, r, get("scores"), get("init"),
-                           get("labels"), get("regions"), args.out),
+        "oracle": lambda: (
+            labeling.run_oracle,
+            params,
+            r,
+            get("queries"),
+            get("prepared"),
+            get("regions"),
+            get("init"),
+            args.out,
+            get("previous_labels"),
+        ),
+        "train": lambda: (
+            model_stages.run_train,
+            params,
+            r,
+            get("prepared"),
+            get("labels"),
+            args.out,
+            get("previous_model"),
+        ),
+        "evaluate": lambda: (
+            model_stages.run_evaluate,
+            params,
+            r,
+            get("prepared"),
+            get("model"),
+            get("labels"),
+            args.out,
+            get("history"),
+        ),
+        "score": lambda: (
+            model_stages.run_score,
+            params,
+            r,
+            get("prepared"),
+            get("regions"),
+            get("model"),
+            args.out,
+        ),
+        "select": lambda: (
+            labeling.run_select,
+            params,
+            r,
+            get("scores"),
+            get("init"),
+            get("labels"),
+            get("regions"),
+            args.out,
+        ),
         "report": lambda: (report.run, params, get("evaluation"), get("labels"), args.out),
     }
     fn, *call_args = calls[args.stage]()
@@ -117,14 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("config", help="experiment preset (YAML), e.g. configs/default.yaml")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override a config field, e.g. --set train.iterations=50")
+        p.add_argument(
+            "--set",
+            action="append",
+            metavar="KEY=VALUE",
+            help="override a config field, e.g. --set train.iterations=50",
+        )
         p.add_argument("--data-root", help="shortcut for --set data.root=...")
         return p
 
     run = with_config(sub.add_parser("run", help="run an AL experiment locally (kfp.local)"))
-    run.add_argument("--run-name", help="name of the run (default: config name); reusing a "
-                     "name with the same config re-executes only failed or changed steps")
+    run.add_argument(
+        "--run-name",
+        help="name of the run (default: config name); reusing a "
+        "name with the same config re-executes only failed or changed steps",
+    )
     run.add_argument("--runs-dir", default="runs", help="artifacts, cache, logs, MLflow DB")
     run.add_argument("--experiment", default="alseg", help="MLflow experiment name")
     run.add_argument("--no-cache", action="store_true", help="execute every step again")

@@ -359,7 +359,7 @@ def region_table(region_map: np.ndarray) -> dict[str, np.ndarray | list[np.ndarr
     src = keys // max(n_regions, 1)
     dst = keys % max(n_regions, 1)
     split_at = np.cumsum(np.bincount(src, minlength=n_regions))[:-1]
-    neighbors = np.split(region_ids[dst] if n_regions else np.zeros(0, np.int32), split_at)
+    neighbors = list(np.split(region_ids[dst], split_at)) if n_regions else []
     return {
         "region_id": region_ids,
         "n_pixels": n_pixels,
@@ -367,5 +367,5 @@ def region_table(region_map: np.ndarray) -> dict[str, np.ndarray | list[np.ndarr
         "x0": x0,
         "y1": y1,
         "x1": x1,
-        "neighbors": [np.asarray(n, dtype=np.int32) for n in neighbors],
+        "neighbors": neighbors,
     }

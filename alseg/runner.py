@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import re
 import sys
@@ -78,8 +79,11 @@ class ProgressTee(io.TextIOBase):
                 if "FAILED:" in line:
                     self.last_failure = line.split("[alseg] ", 1)[-1].strip()
                 name = self.names.get(match.group(1), match.group(1))
-                print(f"  {template.format(match.group(1), name=name)}", file=self.terminal,
-                      flush=True)
+                print(
+                    f"  {template.format(match.group(1), name=name)}",
+                    file=self.terminal,
+                    flush=True,
+                )
                 return
 
     def flush(self) -> None:
@@ -116,9 +120,14 @@ def patched_environ(values: dict[str, str]):
                 os.environ[key] = value
 
 
-def run_local(cfg: ExperimentConfig, run_name: str | None = None, runs_dir: str | Path = "runs",
-              experiment: str = "alseg", caching: bool = True,
-              terminal: TextIO | None = None) -> dict:
+def run_local(
+    cfg: ExperimentConfig,
+    run_name: str | None = None,
+    runs_dir: str | Path = "runs",
+    experiment: str = "alseg",
+    caching: bool = True,
+    terminal: TextIO | None = None,
+) -> dict:
     """Compile and run the pipeline under kfp.local; return the report (AL curve, AuALC, Gini)."""
     from kfp import local
 
@@ -134,19 +143,32 @@ def run_local(cfg: ExperimentConfig, run_name: str | None = None, runs_dir: str 
     start = time.perf_counter()
     with patched_environ(local_environment(runs_dir)):
         tempfile.tempdir = None  # re-read TMPDIR
-        tracking.parent_run(run_name, experiment, config=cfg.model_dump(mode="json"),
-                            tags={"alseg.dataset": cfg.data.dataset,
-                                  "alseg.label": cfg.label.type,
-                                  "alseg.acquisition": cfg.acquisition.policy})
-        local.init(runner=local.SubprocessRunner(use_venv=False),
-                   pipeline_root=str(runs_dir / "pipeline_root"),
-                   workspace_root=str(runs_dir / "workspace"),
-                   enable_caching=caching, cache_root=str(runs_dir / "kfp_cache"),
-                   raise_on_error=True)
+        tracking.parent_run(
+            run_name,
+            experiment,
+            config=cfg.model_dump(mode="json"),
+            tags={
+                "alseg.dataset": cfg.data.dataset,
+                "alseg.label": cfg.label.type,
+                "alseg.acquisition": cfg.acquisition.policy,
+            },
+        )
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(runs_dir / "pipeline_root"),
+            workspace_root=str(runs_dir / "workspace"),
+            enable_caching=caching,
+            cache_root=str(runs_dir / "kfp_cache"),
+            raise_on_error=True,
+        )
         pipeline = build_pipeline(cfg)
         warnings.filterwarnings("ignore", message=".*no effect in the current local runner")
-        print(f"alseg: running '{run_name}' ({cfg.budget.rounds} rounds); log: {log_path}",
-              file=terminal, flush=True)
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        print(
+            f"alseg: running '{run_name}' ({cfg.budget.rounds} rounds); log: {log_path}",
+            file=terminal,
+            flush=True,
+        )
         with open(log_path, "a") as log:
             tee = ProgressTee(log, terminal, display_names(spec))
             try:

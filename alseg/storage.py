@@ -71,7 +71,9 @@ def _s3_call(uri: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise StorageError(f"{uri}: {hint}") from None
     except BotoCoreError as err:
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("S3_ENDPOINT_URL")
-        raise StorageError(f"{uri}: cannot reach S3 endpoint {endpoint or '(default)'}: {err}") from None
+        raise StorageError(
+            f"{uri}: cannot reach S3 endpoint {endpoint or '(default)'}: {err}"
+        ) from None
 
 
 def local_path(uri: str) -> Path:
@@ -109,7 +111,9 @@ def list_files(uri: str, suffixes: tuple[str, ...] = ()) -> list[str]:
     client = s3_client()
     paginator = client.get_paginator("list_objects_v2")
     keys: list[str] = []
-    pages = _s3_call(uri, lambda: list(paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")))
+    pages = _s3_call(
+        uri, lambda: list(paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"))
+    )
     for page in pages:
         keys += [obj["Key"] for obj in page.get("Contents", [])]
     keys = [k for k in sorted(keys) if not suffixes or k.lower().endswith(suffixes)]

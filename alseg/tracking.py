@@ -35,7 +35,9 @@ def _experiment_id(client: Any, experiment: str) -> str:
 
 def _find(client: Any, experiment_id: str, filters: list[str]) -> Any | None:
     runs = client.search_runs(
-        [experiment_id], filter_string=" and ".join(filters), max_results=1,
+        [experiment_id],
+        filter_string=" and ".join(filters),
+        max_results=1,
         order_by=["attributes.start_time ASC"],
     )
     return runs[0] if runs else None
@@ -52,17 +54,24 @@ def flatten(params: dict, prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def parent_run(run_name: str, experiment: str, config: dict | None = None,
-               tags: dict[str, str] | None = None) -> str:
+def parent_run(
+    run_name: str, experiment: str, config: dict | None = None, tags: dict[str, str] | None = None
+) -> str:
     """Id of the experiment run's parent run, created (with config as params) if missing."""
     client = _client()
     experiment_id = _experiment_id(client, experiment)
-    found = _find(client, experiment_id, [f"tags.`{RUN_TAG}` = '{run_name}'",
-                                          f"tags.`{ROUND_TAG}` = 'parent'"])
+    found = _find(
+        client,
+        experiment_id,
+        [f"tags.`{RUN_TAG}` = '{run_name}'", f"tags.`{ROUND_TAG}` = 'parent'"],
+    )
     if found is not None:
         return found.info.run_id
-    run = client.create_run(experiment_id, run_name=run_name,
-                            tags={RUN_TAG: run_name, ROUND_TAG: "parent", **(tags or {})})
+    run = client.create_run(
+        experiment_id,
+        run_name=run_name,
+        tags={RUN_TAG: run_name, ROUND_TAG: "parent", **(tags or {})},
+    )
     if config:
         from mlflow.entities import Param
 
@@ -93,20 +102,26 @@ def log_round(run_name: str, experiment: str, metrics: dict) -> str:
     experiment_id = _experiment_id(client, experiment)
     parent = parent_run(run_name, experiment)
     round_tag = str(metrics["round"])
-    found = _find(client, experiment_id, [f"tags.`{RUN_TAG}` = '{run_name}'",
-                                          f"tags.`{ROUND_TAG}` = '{round_tag}'"])
+    found = _find(
+        client,
+        experiment_id,
+        [f"tags.`{RUN_TAG}` = '{run_name}'", f"tags.`{ROUND_TAG}` = '{round_tag}'"],
+    )
     if found is not None:
         run_id = found.info.run_id
     else:
         run_id = client.create_run(
-            experiment_id, run_name=f"{run_name}/round-{round_tag}",
+            experiment_id,
+            run_name=f"{run_name}/round-{round_tag}",
             tags={RUN_TAG: run_name, ROUND_TAG: round_tag, PARENT_TAG: parent},
         ).info.run_id
     step = int(metrics["round"])
     scalars = round_metrics(metrics)
     client.log_batch(run_id, metrics=[Metric(k, v, 0, step) for k, v in scalars.items()])
-    client.log_batch(parent, metrics=[Metric(k, scalars[k], 0, step)
-                                      for k in ("miou", "clicks", "labeled_pixels_pct")])
+    client.log_batch(
+        parent,
+        metrics=[Metric(k, scalars[k], 0, step) for k in ("miou", "clicks", "labeled_pixels_pct")],
+    )
     client.set_terminated(run_id)
     return run_id
 

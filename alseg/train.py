@@ -45,7 +45,9 @@ def augment_batch(
     new_h, new_w = max(8, round(height * scale)), max(8, round(width * scale))
     if (new_h, new_w) != (height, width):
         images = F.interpolate(images, (new_h, new_w), mode="bilinear", align_corners=False)
-        targets = F.interpolate(targets[:, None].float(), (new_h, new_w), mode="nearest")[:, 0].long()
+        targets = F.interpolate(targets[:, None].float(), (new_h, new_w), mode="nearest")[
+            :, 0
+        ].long()
     pad_h, pad_w = max(0, height - new_h), max(0, width - new_w)
     if pad_h or pad_w:
         images = F.pad(images, (0, pad_w, 0, pad_h))
@@ -88,9 +90,16 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[np
 
 
 def train_model(
-    images: np.ndarray, targets: np.ndarray, target_images: np.ndarray, num_classes: int,
-    model_cfg: ModelConfig, cfg: TrainConfig, seed: int, device: str,
-    init_state: dict | None = None, log_every: int = 50,
+    images: np.ndarray,
+    targets: np.ndarray,
+    target_images: np.ndarray,
+    num_classes: int,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    seed: int,
+    device: str,
+    init_state: dict | None = None,
+    log_every: int = 50,
 ) -> tuple[torch.nn.Module, dict]:
     """Train a fresh (or warm-started) model on the labelled images.
 
@@ -100,9 +109,12 @@ def train_model(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = build_model(
-        model_cfg.backbone, num_classes=num_classes, head=model_cfg.head,
+        model_cfg.backbone,
+        num_classes=num_classes,
+        head=model_cfg.head,
         temperature=model_cfg.temperature,
-        output_stride=model_cfg.output_stride, separable=model_cfg.separable,
+        output_stride=model_cfg.output_stride,
+        separable=model_cfg.separable,
         pretrained=model_cfg.pretrained,
     )
     if init_state is not None:
@@ -127,7 +139,10 @@ def train_model(
         optimizer.step()
         losses.append(loss.item())
         if log_every and (step + 1) % log_every == 0:
-            print(f"  iter {step + 1}/{cfg.iterations} loss {np.mean(losses[-log_every:]):.4f}", flush=True)
+            print(
+                f"  iter {step + 1}/{cfg.iterations} loss {np.mean(losses[-log_every:]):.4f}",
+                flush=True,
+            )
     seconds = time.perf_counter() - start
     if not math.isfinite(losses[-1]):
         raise FloatingPointError(f"training diverged: loss {losses[-1]} (lower train.lr)")
@@ -169,8 +184,11 @@ def load_checkpoint(folder: str | Path, device: str) -> tuple[torch.nn.Module, d
     sidecar = json.loads((folder / "model.json").read_text())
     model_cfg = ModelConfig(**sidecar["model"])
     model = build_model(
-        model_cfg.backbone, num_classes=sidecar["num_classes"], head=model_cfg.head,
-        temperature=model_cfg.temperature, output_stride=model_cfg.output_stride,
+        model_cfg.backbone,
+        num_classes=sidecar["num_classes"],
+        head=model_cfg.head,
+        temperature=model_cfg.temperature,
+        output_stride=model_cfg.output_stride,
         separable=model_cfg.separable,
     )
     state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)

@@ -45,9 +45,15 @@ def bench_superpixels(images: np.ndarray | list[str], params: dict, out_hw) -> d
     cores = os.cpu_count() or 1
     n = len(images)
     one = timed(lambda: regions.compute_region_maps(images, "seeds", params, out_hw, workers=1))
-    many = timed(lambda: regions.compute_region_maps(images, "seeds", params, out_hw, workers=cores))
-    return {"images": n, "seeds_img_per_s_1core": n / one, f"seeds_img_per_s_{cores}cores": n / many,
-            "parallel_speedup": one / many}
+    many = timed(
+        lambda: regions.compute_region_maps(images, "seeds", params, out_hw, workers=cores)
+    )
+    return {
+        "images": n,
+        "seeds_img_per_s_1core": n / one,
+        f"seeds_img_per_s_{cores}cores": n / many,
+        "parallel_speedup": one / many,
+    }
 
 
 def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, batch: int) -> dict:
@@ -58,7 +64,7 @@ def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, b
     def bare_forward() -> None:
         with torch.no_grad():
             for start in range(0, n, batch):
-                torch.softmax(model(to_input(images[start:start + batch], "cpu")), 1)
+                torch.softmax(model(to_input(images[start : start + batch], "cpu")), 1)
 
     def score_stage(policy: str) -> None:
         acq = AcquisitionConfig(policy=policy, aggregation="mean", batch_size=batch)
@@ -76,7 +82,9 @@ def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, b
     return result
 
 
-def bench_train(images: np.ndarray, labels: np.ndarray, num_classes: int, batch: int, steps: int) -> dict:
+def bench_train(
+    images: np.ndarray, labels: np.ndarray, num_classes: int, batch: int, steps: int
+) -> dict:
     cfg = TrainConfig(iterations=steps, batch_size=batch)
     model = build_model("mobilenet_v2", num_classes=num_classes).train()
     model = model.to(memory_format=torch.channels_last)
@@ -92,23 +100,43 @@ def bench_train(images: np.ndarray, labels: np.ndarray, num_classes: int, batch:
 
     bare_step()
     bare_s = timed(bare_step, steps)
-    targets = np.asarray(labels[:batch * 2])
-    _, stats = train_model(images, targets, np.arange(len(targets)), num_classes, ModelConfig(), cfg,
-                           seed=0, device="cpu", log_every=0)
-    return {"bare_step_s": bare_s, "train_step_s": stats["seconds_per_step"],
-            "train_over_bare": stats["seconds_per_step"] / bare_s}
+    targets = np.asarray(labels[: batch * 2])
+    _, stats = train_model(
+        images,
+        targets,
+        np.arange(len(targets)),
+        num_classes,
+        ModelConfig(),
+        cfg,
+        seed=0,
+        device="cpu",
+        log_every=0,
+    )
+    return {
+        "bare_step_s": bare_s,
+        "train_step_s": stats["seconds_per_step"],
+        "train_over_bare": stats["seconds_per_step"] / bare_s,
+    }
 
 
 def bench_pipeline(config: Path, runs_dir: Path) -> dict:
     from alseg.runner import run_local
 
     cfg = load_config(config, {"train.iterations": 40, "name": "bench-pipeline"})
-    report = run_local(cfg, run_name=f"bench-{int(time.time())}", runs_dir=runs_dir, caching=False,
-                       terminal=open(os.devnull, "w"))
+    report = run_local(
+        cfg,
+        run_name=f"bench-{int(time.time())}",
+        runs_dir=runs_dir,
+        caching=False,
+        terminal=open(os.devnull, "w"),
+    )
     log = max((runs_dir / "logs").glob("bench-*.log"), key=lambda p: p.stat().st_mtime).read_text()
     compute = sum(float(s) for s in re.findall(r"\[alseg\] .* done in ([0-9.]+)s", log))
-    return {"pipeline_wall_s": report["wall_seconds"], "stage_compute_s": compute,
-            "wall_over_compute": report["wall_seconds"] / compute}
+    return {
+        "pipeline_wall_s": report["wall_seconds"],
+        "stage_compute_s": compute,
+        "wall_over_compute": report["wall_seconds"] / compute,
+    }
 
 
 def dataset_arrays(config: Path, overrides: dict, runs_dir: Path):
@@ -128,15 +156,19 @@ def run_suite(name: str, config: Path, overrides: dict, runs_dir: Path, n_images
     labels = np.ascontiguousarray(data.labels("train")[:n_images])
     height, width = data.image_size
     table = data.table()
-    uris = [u for u, s in zip(table["image_uri"].to_pylist(), table["split"].to_pylist(), strict=True)
-            if s == "train" and u][:n_images]
+    uris = [
+        u
+        for u, s in zip(table["image_uri"].to_pylist(), table["split"].to_pylist(), strict=True)
+        if s == "train" and u
+    ][:n_images]
     sources = uris if cfg.region.full_resolution and uris else images
     full_hw = (360, 480) if sources is uris else (height, width)
     params = method_params(cfg.region, *full_hw)
     result = {"dataset": name, "resolution": f"{height}x{width}"}
     result.update(bench_superpixels(sources, params, (height, width)))
-    maps = regions.compute_region_maps(images, "seeds", method_params(cfg.region, height, width),
-                                       (height, width))
+    maps = regions.compute_region_maps(
+        images, "seeds", method_params(cfg.region, height, width), (height, width)
+    )
     result.update(bench_score(images, maps, data.num_classes, cfg.acquisition.batch_size))
     result.update(bench_train(images, labels, data.num_classes, cfg.train.batch_size, steps=5))
     return result
@@ -154,10 +186,16 @@ def main() -> None:
     results = [run_suite("synthetic", REPO / "configs/default.yaml", {}, runs_dir, args.images)]
     camvid = Path(os.environ.get("ALSEG_CAMVID", REPO.parent / "shared/data/camvid"))
     if (camvid / "train").is_dir():
-        overrides = {"data.root": str(camvid), "data.max_train_images": args.images,
-                     "data.max_val_images": 4}
-        results.append(run_suite("camvid", REPO / "configs/default-camvid.yaml", overrides,
-                                 runs_dir, args.images))
+        overrides = {
+            "data.root": str(camvid),
+            "data.max_train_images": args.images,
+            "data.max_val_images": 4,
+        }
+        results.append(
+            run_suite(
+                "camvid", REPO / "configs/default-camvid.yaml", overrides, runs_dir, args.images
+            )
+        )
     else:
         print(f"CamVid not found at {camvid}: skipping the CamVid rows")
     if not args.skip_pipeline:

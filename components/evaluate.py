@@ -5,10 +5,18 @@ from components import GPU_IMAGE
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
-def evaluate(params: str, round_index: int, run_name: str, experiment: str,
-             prepared: Input[Dataset], model: Input[Model], labels: Input[Dataset],
-             evaluation: Output[Dataset], metrics: Output[Metrics],
-             history: Input[Dataset] = None) -> str:
+def evaluate(
+    params: str,
+    round_index: int,
+    run_name: str,
+    experiment: str,
+    prepared: Input[Dataset],
+    model: Input[Model],
+    labels: Input[Dataset],
+    evaluation: Output[Dataset],
+    metrics: Output[Metrics],
+    history: Input[Dataset] = None,
+) -> str:
     """mIoU on the evaluation split; logs the round to MLflow when tracking is configured.
 
     Args:
@@ -28,9 +36,18 @@ def evaluate(params: str, round_index: int, run_name: str, experiment: str,
     from alseg import tracking
     from alseg.stages import model_stages, run_stage
 
-    summary = run_stage("evaluate", model_stages.run_evaluate, json.loads(params), round_index,
-                        prepared.path, model.path, labels.path, evaluation.path,
-                        history.path if history is not None else None, round_index=round_index)
+    summary = run_stage(
+        "evaluate",
+        model_stages.run_evaluate,
+        json.loads(params),
+        round_index,
+        prepared.path,
+        model.path,
+        labels.path,
+        evaluation.path,
+        history.path if history is not None else None,
+        round_index=round_index,
+    )
     result = json.loads(summary)
     for key, value in tracking.round_metrics(result).items():
         metrics.log_metric(key, value)

@@ -5,8 +5,9 @@ from components import CPU_IMAGE
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def init_labels(params: str, prepared: Input[Dataset], regions: Input[Dataset],
-                init: Output[Dataset]) -> str:
+def init_labels(
+    params: str, prepared: Input[Dataset], regions: Input[Dataset], init: Output[Dataset]
+) -> str:
     """Price every region for the label type; pick the random round-0 queries.
 
     Args:
@@ -19,5 +20,12 @@ def init_labels(params: str, prepared: Input[Dataset], regions: Input[Dataset],
 
     from alseg.stages import labeling, run_stage
 
-    return run_stage("init", labeling.run_init, json.loads(params), prepared.path, regions.path,
-                     init.path, round_index=0)
+    return run_stage(
+        "init",
+        labeling.run_init,
+        json.loads(params),
+        prepared.path,
+        regions.path,
+        init.path,
+        round_index=0,
+    )

@@ -21,5 +21,6 @@ def regions(params: str, prepared: Input[Dataset], regions: Output[Dataset]) -> 
 
     config = json.loads(params)
     workers = DataConfig(**config["data"]).workers
-    return run_stage("regions", stage.run, RegionConfig(**config["region"]), prepared.path,
-                     regions.path, workers)
+    return run_stage(
+        "regions", stage.run, RegionConfig(**config["region"]), prepared.path, regions.path, workers
+    )

@@ -5,8 +5,15 @@ from components import CPU_IMAGE
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def report(params: str, run_name: str, experiment: str, evaluation: Input[Dataset],
-           labels: Input[Dataset], summary: Output[Dataset], table: Output[Markdown]) -> str:
+def report(
+    params: str,
+    run_name: str,
+    experiment: str,
+    evaluation: Input[Dataset],
+    labels: Input[Dataset],
+    summary: Output[Dataset],
+    table: Output[Markdown],
+) -> str:
     """AL curve table, AuALC and Gini over all rounds; logged on the MLflow parent run.
 
     Args:
@@ -26,8 +33,9 @@ def report(params: str, run_name: str, experiment: str, evaluation: Input[Datase
     from alseg.stages import report as stage
     from alseg.stages import run_stage
 
-    result = run_stage("report", stage.run, json.loads(params), evaluation.path, labels.path,
-                       summary.path)
+    result = run_stage(
+        "report", stage.run, json.loads(params), evaluation.path, labels.path, summary.path
+    )
     markdown = (Path(summary.path) / "report.md").read_text()
     shutil.copy(Path(summary.path) / "report.md", table.path)
     if tracking.enabled():

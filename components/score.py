@@ -5,8 +5,14 @@ from components import GPU_IMAGE
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
-def score(params: str, round_index: int, prepared: Input[Dataset], regions: Input[Dataset],
-          model: Input[Model], scores: Output[Dataset]) -> str:
+def score(
+    params: str,
+    round_index: int,
+    prepared: Input[Dataset],
+    regions: Input[Dataset],
+    model: Input[Model],
+    scores: Output[Dataset],
+) -> str:
     """Score every region of the pool (batched, streaming).
 
     Args:
@@ -21,5 +27,14 @@ def score(params: str, round_index: int, prepared: Input[Dataset], regions: Inpu
 
     from alseg.stages import model_stages, run_stage
 
-    return run_stage("score", model_stages.run_score, json.loads(params), round_index,
-                     prepared.path, regions.path, model.path, scores.path, round_index=round_index)
+    return run_stage(
+        "score",
+        model_stages.run_score,
+        json.loads(params),
+        round_index,
+        prepared.path,
+        regions.path,
+        model.path,
+        scores.path,
+        round_index=round_index,
+    )

@@ -5,9 +5,15 @@ from components import CPU_IMAGE
 
 
 @dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def select_queries(params: str, round_index: int, scores: Input[Dataset], init: Input[Dataset],
-                   labels: Input[Dataset], regions: Input[Dataset],
-                   queries: Output[Dataset]) -> str:
+def select_queries(
+    params: str,
+    round_index: int,
+    scores: Input[Dataset],
+    init: Input[Dataset],
+    labels: Input[Dataset],
+    regions: Input[Dataset],
+    queries: Output[Dataset],
+) -> str:
     """Take the best unlabelled regions until the round's click budget is spent.
 
     Args:
@@ -23,5 +29,15 @@ def select_queries(params: str, round_index: int, scores: Input[Dataset], init: 
 
     from alseg.stages import labeling, run_stage
 
-    return run_stage("select", labeling.run_select, json.loads(params), round_index, scores.path,
-                     init.path, labels.path, regions.path, queries.path, round_index=round_index)
+    return run_stage(
+        "select",
+        labeling.run_select,
+        json.loads(params),
+        round_index,
+        scores.path,
+        init.path,
+        labels.path,
+        regions.path,
+        queries.path,
+        round_index=round_index,
+    )

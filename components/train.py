@@ -5,8 +5,14 @@ from components import GPU_IMAGE
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
-def train(params: str, round_index: int, prepared: Input[Dataset], labels: Input[Dataset],
-          model: Output[Model], previous_model: Input[Model] = None) -> str:
+def train(
+    params: str,
+    round_index: int,
+    prepared: Input[Dataset],
+    labels: Input[Dataset],
+    model: Output[Model],
+    previous_model: Input[Model] = None,
+) -> str:
     """Train the round's model on the labelled targets.
 
     Args:
@@ -22,5 +28,14 @@ def train(params: str, round_index: int, prepared: Input[Dataset], labels: Input
     from alseg.stages import model_stages, run_stage
 
     previous = previous_model.path if previous_model is not None else None
-    return run_stage("train", model_stages.run_train, json.loads(params), round_index,
-                     prepared.path, labels.path, model.path, previous, round_index=round_index)
+    return run_stage(
+        "train",
+        model_stages.run_train,
+        json.loads(params),
+        round_index,
+        prepared.path,
+        labels.path,
+        model.path,
+        previous,
+        round_index=round_index,
+    )

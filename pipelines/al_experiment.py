@@ -6,7 +6,6 @@ the config sections it reads (``alseg.config.stage_params``), so a changed setti
 exactly the tasks that depend on it, locally and on a cluster with caching on.
 """
 
-
 from collections.abc import Callable
 
 from kfp import dsl
@@ -30,10 +29,24 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
 
     ``configure_task(task, stage)`` may add platform settings (GPU, retries, secrets) per task.
     """
-    params = {stage: stage_params(cfg, stage) for stage in (
-        "prepare", "regions", "init", "train", "evaluate", "score", "select", "oracle", "report")}
+    params = {
+        stage: stage_params(cfg, stage)
+        for stage in (
+            "prepare",
+            "regions",
+            "init",
+            "train",
+            "evaluate",
+            "score",
+            "select",
+            "oracle",
+            "report",
+        )
+    }
 
-    def step(task: dsl.PipelineTask, stage: str, round_index: int | None = None) -> dsl.PipelineTask:
+    def step(
+        task: dsl.PipelineTask, stage: str, round_index: int | None = None
+    ) -> dsl.PipelineTask:
         name = stage if round_index is None else f"round {round_index}: {stage}"
         task.set_display_name(name)
         if configure_task is not None:
@@ -46,33 +59,100 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
         region_set = step(regions(params=params["regions"], prepared=prepared), "regions").outputs[
             "regions"
         ]
-        init = step(init_labels(params=params["init"], prepared=prepared, regions=region_set),
-                    "init").outputs["init"]
-        labels = step(oracle(params=params["oracle"], round_index=0, queries=init,
-                             prepared=prepared, regions=region_set, init=init), "oracle", 0)
+        init = step(
+            init_labels(params=params["init"], prepared=prepared, regions=region_set), "init"
+        ).outputs["init"]
+        labels = step(
+            oracle(
+                params=params["oracle"],
+                round_index=0,
+                queries=init,
+                prepared=prepared,
+                regions=region_set,
+                init=init,
+            ),
+            "oracle",
+            0,
+        )
         labels = labels.outputs["labels"]
         model = history = None
         for r in range(cfg.budget.rounds):
             train_args = {"previous_model": model} if cfg.train.warm_start and model else {}
-            model = step(train(params=params["train"], round_index=r, prepared=prepared,
-                               labels=labels, **train_args), "train", r).outputs["model"]
+            model = step(
+                train(
+                    params=params["train"],
+                    round_index=r,
+                    prepared=prepared,
+                    labels=labels,
+                    **train_args,
+                ),
+                "train",
+                r,
+            ).outputs["model"]
             history_args = {"history": history} if history is not None else {}
-            history = step(evaluate(params=params["evaluate"], round_index=r, run_name=run_name,
-                                    experiment=experiment, prepared=prepared, model=model,
-                                    labels=labels, **history_args), "evaluate", r)
+            history = step(
+                evaluate(
+                    params=params["evaluate"],
+                    round_index=r,
+                    run_name=run_name,
+                    experiment=experiment,
+                    prepared=prepared,
+                    model=model,
+                    labels=labels,
+                    **history_args,
+                ),
+                "evaluate",
+                r,
+            )
             history = history.outputs["evaluation"]
             if r == cfg.budget.rounds - 1:
                 break
-            scores = step(score(params=params["score"], round_index=r, prepared=prepared,
-                                regions=region_set, model=model), "score", r).outputs["scores"]
-            queries = step(select_queries(params=params["select"], round_index=r + 1,
-                                          scores=scores, init=init, labels=labels,
-                                          regions=region_set), "select", r).outputs["queries"]
-            labels = step(oracle(params=params["oracle"], round_index=r + 1, queries=queries,
-                                 prepared=prepared, regions=region_set, init=init,
-                                 previous_labels=labels), "oracle", r + 1).outputs["labels"]
-        final = step(report(params=params["report"], run_name=run_name, experiment=experiment,
-                            evaluation=history, labels=labels), "report")
+            scores = step(
+                score(
+                    params=params["score"],
+                    round_index=r,
+                    prepared=prepared,
+                    regions=region_set,
+                    model=model,
+                ),
+                "score",
+                r,
+            ).outputs["scores"]
+            queries = step(
+                select_queries(
+                    params=params["select"],
+                    round_index=r + 1,
+                    scores=scores,
+                    init=init,
+                    labels=labels,
+                    regions=region_set,
+                ),
+                "select",
+                r,
+            ).outputs["queries"]
+            labels = step(
+                oracle(
+                    params=params["oracle"],
+                    round_index=r + 1,
+                    queries=queries,
+                    prepared=prepared,
+                    regions=region_set,
+                    init=init,
+                    previous_labels=labels,
+                ),
+                "oracle",
+                r + 1,
+            ).outputs["labels"]
+        final = step(
+            report(
+                params=params["report"],
+                run_name=run_name,
+                experiment=experiment,
+                evaluation=history,
+                labels=labels,
+            ),
+            "report",
+        )
         return final.outputs["Output"]
 
     return al_experiment

@@ -10,8 +10,15 @@ REPO = Path(__file__).parents[1]
 CAMVID = Path(os.environ.get("ALSEG_CAMVID", REPO.parent / "shared" / "data" / "camvid"))
 
 
-def write_folder_dataset(root: Path, n_train: int = 6, n_val: int = 3, size=(40, 48),
-                         num_classes: int = 4, void: int = 4, seed: int = 0) -> Path:
+def write_folder_dataset(
+    root: Path,
+    n_train: int = 6,
+    n_val: int = 3,
+    size=(40, 48),
+    num_classes: int = 4,
+    void: int = 4,
+    seed: int = 0,
+) -> Path:
     """A tiny CamVid-layout dataset of random blocks (train/, trainannot/, val/, valannot/)."""
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("val", n_val)):

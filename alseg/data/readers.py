@@ -92,7 +92,9 @@ def list_samples(layout: str, root: str, split: str) -> list[Sample]:
 
 
 def has_split(layout: str, root: str, split: str) -> bool:
-    folder = storage.join(root, split) if layout == "camvid" else storage.join(root, "images", split)
+    folder = (
+        storage.join(root, split) if layout == "camvid" else storage.join(root, "images", split)
+    )
     return storage.exists(folder)
 
 
@@ -139,6 +141,8 @@ def resize_pair(
     if image.shape[:2] == (height, width):
         return image, label
     shrink = height < image.shape[0]
-    image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    image = cv2.resize(
+        image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    )
     label = cv2.resize(label, (width, height), interpolation=cv2.INTER_NEAREST)
     return image, label

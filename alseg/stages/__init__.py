@@ -12,8 +12,9 @@ from typing import Any
 from alseg.stages.common import maybe_fail
 
 
-def run_stage(stage: str, fn: Callable[..., dict], *args: Any, round_index: int | None = None,
-              **kwargs: Any) -> str:
+def run_stage(
+    stage: str, fn: Callable[..., dict], *args: Any, round_index: int | None = None, **kwargs: Any
+) -> str:
     """Run one stage: fault-injection hook, a progress line, the summary as JSON."""
     maybe_fail(stage)
     label = f"round {round_index} · {stage}" if round_index is not None else stage
@@ -25,7 +26,9 @@ def run_stage(stage: str, fn: Callable[..., dict], *args: Any, round_index: int 
         print(f"[alseg] {label} · FAILED: {type(err).__name__}: {err}", flush=True)
         raise
     brief = {k: v for k, v in summary.items() if isinstance(v, int | float | str) and k != "round"}
-    print(f"[alseg] {label} · done in {time.perf_counter() - start:.1f}s · {json.dumps(brief)}",
-          flush=True)
+    print(
+        f"[alseg] {label} · done in {time.perf_counter() - start:.1f}s · {json.dumps(brief)}",
+        flush=True,
+    )
     sys.stdout.flush()
     return json.dumps(summary, default=str)

@@ -6,7 +6,8 @@ Folders:
   ``queries.parquet`` (round 0, random), ``meta.json`` (pool cost).
 - select: ``queries.parquet``.
 - oracle: ``labels.parquet`` (cumulative, append-only), ``targets.npy`` uint8 (K, H, W) training
-  targets of the K labelled images (255 = no label), ``target_images.npy`` int32 (K,), ``summary.json``.
+  targets of the K labelled images (255 = no label), ``target_images.npy`` int32 (K,),
+  ``summary.json``.
 """
 
 from __future__ import annotations
@@ -46,14 +47,16 @@ def region_costs(label_type: str, prepared_dir: Path, regions_dir: Path) -> np.n
     per_image = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
     costs = []
     for index in range(len(maps)):
-        counts = oracle.region_class_counts(gt[index], maps[index], int(per_image[index]),
-                                            data.num_classes, IGNORE)
+        counts = oracle.region_class_counts(
+            gt[index], maps[index], int(per_image[index]), data.num_classes, IGNORE
+        )
         costs.append(oracle.multiclass_cost(oracle.multiclass_labels(counts)))
     return np.concatenate(costs).astype(np.int32)
 
 
-def _queries(round_index: int, table: pa.Table, picked: np.ndarray, scores: np.ndarray,
-             costs: np.ndarray) -> pa.Table:
+def _queries(
+    round_index: int, table: pa.Table, picked: np.ndarray, scores: np.ndarray, costs: np.ndarray
+) -> pa.Table:
     return pa.table({
         "round": np.full(len(picked), round_index, np.int32),
         "image_index": table["image_index"].to_numpy()[picked],
@@ -64,20 +67,26 @@ def _queries(round_index: int, table: pa.Table, picked: np.ndarray, scores: np.n
     })  # fmt: skip
 
 
-def run_init(params: dict, prepared_dir: str | Path, regions_dir: str | Path,
-             out_dir: str | Path) -> dict:
+def run_init(
+    params: dict, prepared_dir: str | Path, regions_dir: str | Path, out_dir: str | Path
+) -> dict:
     """Round 0: price every region, then pick ``budget.initial_clicks`` worth at random."""
     prepared_dir, regions_dir = Path(prepared_dir), Path(regions_dir)
     table, _ = _regions(regions_dir)
     costs = region_costs(params["label"]["type"], prepared_dir, regions_dir)
     scores = random_scores(len(table), round_seed(params["seed"], 0))
     budget = params["budget"]
-    picked = select_under_budget(scores, costs, budget["initial_clicks"], overshoot=budget["overshoot"])
+    picked = select_under_budget(
+        scores, costs, budget["initial_clicks"], overshoot=budget["overshoot"]
+    )
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         np.save(tmp / "costs.npy", costs)
         write_table(_queries(0, table, picked, scores, costs), tmp / "queries.parquet", "queries")
-        write_json(tmp / "meta.json", {"pool_cost": int(costs.sum()), "label_type": params["label"]["type"]})
+        write_json(
+            tmp / "meta.json",
+            {"pool_cost": int(costs.sum()), "label_type": params["label"]["type"]},
+        )
     return {"round": 0, "selected": len(picked), "clicks": int(costs[picked].sum())}
 
 
@@ -89,15 +98,23 @@ def labeled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
     return np.isin(keys, done)
 
 
-def run_select(params: dict, round_index: int, scores_dir: str | Path, init_dir: str | Path,
-               labels_dir: str | Path, regions_dir: str | Path, out_dir: str | Path) -> dict:
+def run_select(
+    params: dict,
+    round_index: int,
+    scores_dir: str | Path,
+    init_dir: str | Path,
+    labels_dir: str | Path,
+    regions_dir: str | Path,
+    out_dir: str | Path,
+) -> dict:
     """Rank unlabelled regions by score and take them until the round's click budget is spent."""
     table, _ = _regions(Path(regions_dir))
     scores_table = read_table(Path(scores_dir) / "scores.parquet", "scores")
     stride = int(table["region_id"].to_numpy().max()) + 1
     keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
-    score_keys = region_keys(scores_table["image_index"].to_numpy(),
-                             scores_table["region_id"].to_numpy(), stride)
+    score_keys = region_keys(
+        scores_table["image_index"].to_numpy(), scores_table["region_id"].to_numpy(), stride
+    )
     scores = np.full(len(table), np.nan, np.float32)
     order = np.argsort(keys)
     scores[order[np.searchsorted(keys[order], score_keys)]] = scores_table["score"].to_numpy()
@@ -105,17 +122,30 @@ def run_select(params: dict, round_index: int, scores_dir: str | Path, init_dir:
     labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
     eligible = ~labeled_mask(table, labels)
     budget = params["budget"]
-    picked = select_under_budget(scores, costs, budget["clicks_per_round"], eligible=eligible,
-                                 overshoot=budget["overshoot"])
+    picked = select_under_budget(
+        scores, costs, budget["clicks_per_round"], eligible=eligible, overshoot=budget["overshoot"]
+    )
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
-        write_table(_queries(round_index, table, picked, scores, costs), tmp / "queries.parquet", "queries")
-    return {"round": round_index, "selected": len(picked), "clicks": int(costs[picked].sum()),
-            "eligible": int(eligible.sum())}
+        write_table(
+            _queries(round_index, table, picked, scores, costs), tmp / "queries.parquet", "queries"
+        )
+    return {
+        "round": round_index,
+        "selected": len(picked),
+        "clicks": int(costs[picked].sum()),
+        "eligible": int(eligible.sum()),
+    }
 
 
-def _answer(label_type: str, queries: pa.Table, gt: np.ndarray, maps: np.ndarray,
-            per_image: np.ndarray, num_classes: int) -> pa.Table:
+def _answer(
+    label_type: str,
+    queries: pa.Table,
+    gt: np.ndarray,
+    maps: np.ndarray,
+    per_image: np.ndarray,
+    num_classes: int,
+) -> pa.Table:
     """Label rows for the queried regions, from ground truth (one pass per queried image)."""
     image_index = queries["image_index"].to_numpy()
     region_id = queries["region_id"].to_numpy()
@@ -123,8 +153,9 @@ def _answer(label_type: str, queries: pa.Table, gt: np.ndarray, maps: np.ndarray
     classes: list[list[int]] = [[] for _ in range(len(queries))]
     for index in np.unique(image_index):
         rows = np.flatnonzero(image_index == index)
-        counts = oracle.region_class_counts(gt[index], maps[index], int(per_image[index]),
-                                            num_classes, IGNORE)[region_id[rows]]
+        counts = oracle.region_class_counts(
+            gt[index], maps[index], int(per_image[index]), num_classes, IGNORE
+        )[region_id[rows]]
         dominant[rows] = oracle.dominant_labels(counts)
         multihot = oracle.multiclass_labels(counts)
         for row, hot in zip(rows, multihot, strict=True):
@@ -137,8 +168,9 @@ def _answer(label_type: str, queries: pa.Table, gt: np.ndarray, maps: np.ndarray
     })  # fmt: skip
 
 
-def render_targets(label_type: str, labels: pa.Table, gt: np.ndarray, maps: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def render_targets(
+    label_type: str, labels: pa.Table, gt: np.ndarray, maps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Training targets uint8 (K, H, W) (255 = unlabelled) of the K labelled images.
 
     dominant: the region painted with its dominant class (void-dominant regions stay 255);
@@ -164,9 +196,16 @@ def render_targets(label_type: str, labels: pa.Table, gt: np.ndarray, maps: np.n
     return targets, images.astype(np.int32)
 
 
-def run_oracle(params: dict, round_index: int, queries_dir: str | Path, prepared_dir: str | Path,
-               regions_dir: str | Path, init_dir: str | Path, out_dir: str | Path,
-               previous_labels_dir: str | Path | None = None) -> dict:
+def run_oracle(
+    params: dict,
+    round_index: int,
+    queries_dir: str | Path,
+    prepared_dir: str | Path,
+    regions_dir: str | Path,
+    init_dir: str | Path,
+    out_dir: str | Path,
+    previous_labels_dir: str | Path | None = None,
+) -> dict:
     """Answer the round's queries from ground truth and append them to the labels table."""
     start = time.perf_counter()
     label_type = params["label"]["type"]
@@ -175,8 +214,11 @@ def run_oracle(params: dict, round_index: int, queries_dir: str | Path, prepared
     per_image = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
     gt = data.labels("train")
     queries = read_table(Path(queries_dir) / "queries.parquet", "queries")
-    previous = (read_table(Path(previous_labels_dir) / "labels.parquet", "labels")
-                if previous_labels_dir else empty_table("labels"))
+    previous = (
+        read_table(Path(previous_labels_dir) / "labels.parquet", "labels")
+        if previous_labels_dir
+        else empty_table("labels")
+    )
     if len(previous) and len(queries) and labeled_mask(previous, queries).any():
         raise ValueError(f"{queries_dir}: queries ask for regions that are already labelled")
     new = _answer(label_type, queries, gt, maps, per_image, data.num_classes)

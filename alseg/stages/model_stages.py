@@ -36,37 +36,67 @@ from alseg.train import (
 )
 
 
-def run_train(params: dict, round_index: int, prepared_dir: str | Path, labels_dir: str | Path,
-              out_dir: str | Path, previous_model_dir: str | Path | None = None) -> dict:
-    """Train on the labelled targets of ``labels_dir``; warm-start from the previous model if set."""
+def run_train(
+    params: dict,
+    round_index: int,
+    prepared_dir: str | Path,
+    labels_dir: str | Path,
+    out_dir: str | Path,
+    previous_model_dir: str | Path | None = None,
+) -> dict:
+    """Train on the labelled targets of ``labels_dir`` (warm start: from the previous model)."""
     device = resolve_device(params["device"])
     model_cfg = ModelConfig(**params["model"])
     train_cfg = TrainConfig(**params["train"])
     if model_cfg.pretrained:
-        model_cfg = model_cfg.model_copy(update={"pretrained": str(storage.local_path(model_cfg.pretrained))})
+        model_cfg = model_cfg.model_copy(
+            update={"pretrained": str(storage.local_path(model_cfg.pretrained))}
+        )
     data = PreparedDataset.open(prepared_dir)
     labels_dir = Path(labels_dir)
     targets = np.load(labels_dir / "targets.npy")
     target_images = np.load(labels_dir / "target_images.npy")
     if len(target_images) == 0:
-        raise ValueError(f"{labels_dir}: no labelled image to train on (raise budget.initial_clicks)")
+        raise ValueError(
+            f"{labels_dir}: no labelled image to train on (raise budget.initial_clicks)"
+        )
     init_state = None
     if train_cfg.warm_start and previous_model_dir:
         init_state = torch.load(Path(previous_model_dir) / "model.pt", weights_only=True)
     model, stats = train_model(
-        data.images("train"), targets, target_images, data.num_classes, model_cfg, train_cfg,
-        seed=round_seed(params["seed"], round_index, salt=1), device=device, init_state=init_state,
+        data.images("train"),
+        targets,
+        target_images,
+        data.num_classes,
+        model_cfg,
+        train_cfg,
+        seed=round_seed(params["seed"], round_index, salt=1),
+        device=device,
+        init_state=init_state,
     )
-    sidecar = {"round": round_index, "num_classes": data.num_classes, "classes": data.classes,
-               "model": params["model"], "train": params["train"], "device": device, **stats}
+    sidecar = {
+        "round": round_index,
+        "num_classes": data.num_classes,
+        "classes": data.classes,
+        "model": params["model"],
+        "train": params["train"],
+        "device": device,
+        **stats,
+    }
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         save_checkpoint(model, tmp, sidecar)
     return {"round": round_index, **stats}
 
 
-def evaluate_model(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray,
-                   num_classes: int, batch_size: int, device: str) -> dict:
+def evaluate_model(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    batch_size: int,
+    device: str,
+) -> dict:
     """mIoU / per-class IoU / pixel accuracy of ``model`` on (images, labels with void = 255)."""
     matrix = ConfusionMatrix(num_classes, IGNORE)
     for rows, probs in predict_batches(model, images, batch_size, device):
@@ -74,9 +104,15 @@ def evaluate_model(model: torch.nn.Module, images: np.ndarray, labels: np.ndarra
     return matrix.compute()
 
 
-def run_evaluate(params: dict, round_index: int, prepared_dir: str | Path, model_dir: str | Path,
-                 labels_dir: str | Path, out_dir: str | Path,
-                 history_dir: str | Path | None = None) -> dict:
+def run_evaluate(
+    params: dict,
+    round_index: int,
+    prepared_dir: str | Path,
+    model_dir: str | Path,
+    labels_dir: str | Path,
+    out_dir: str | Path,
+    history_dir: str | Path | None = None,
+) -> dict:
     """Evaluate on the test split when present, else val; attach the labelling summary.
 
     The output folder holds ``round_XX.json`` for this round and every earlier one (copied from
@@ -87,15 +123,22 @@ def run_evaluate(params: dict, round_index: int, prepared_dir: str | Path, model
     data = PreparedDataset.open(prepared_dir)
     model, sidecar = load_checkpoint(model_dir, device)
     split = data.eval_split
-    scores = evaluate_model(model, data.images(split), data.labels(split), data.num_classes,
-                            TrainConfig(**params["train"]).eval_batch_size, device)
+    scores = evaluate_model(
+        model,
+        data.images(split),
+        data.labels(split),
+        data.num_classes,
+        TrainConfig(**params["train"]).eval_batch_size,
+        device,
+    )
     summary = read_json(Path(labels_dir) / "summary.json")
     metrics = {
         "round": round_index, "split": split, "classes": data.classes, **scores,
         "clicks": summary["clicks_total"], "pool_cost": summary["pool_cost"],
         "clicks_pct_of_pool": 100.0 * summary["clicks_total"] / max(summary["pool_cost"], 1),
         "labeled_pixels_pct": 100.0 * summary["labeled_pixels"] / summary["pool_pixels"],
-        "train_seconds": sidecar["train_seconds"], "eval_seconds": round(time.perf_counter() - start, 2),
+        "train_seconds": sidecar["train_seconds"],
+        "eval_seconds": round(time.perf_counter() - start, 2),
     }  # fmt: skip
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
@@ -105,8 +148,15 @@ def run_evaluate(params: dict, round_index: int, prepared_dir: str | Path, model
     return metrics
 
 
-def score_pool(model: torch.nn.Module | None, images: np.ndarray, region_maps: np.ndarray,
-               acquisition: AcquisitionConfig, seed: int, device: str, writer: pq.ParquetWriter) -> int:
+def score_pool(
+    model: torch.nn.Module | None,
+    images: np.ndarray,
+    region_maps: np.ndarray,
+    acquisition: AcquisitionConfig,
+    seed: int,
+    device: str,
+    writer: pq.ParquetWriter,
+) -> int:
     """Stream region scores of the whole pool into ``writer``; returns the number of rows.
 
     Per batch: probs (B, C, H, W) -> pixel uncertainty (B, H, W) -> aggregate over region ids
@@ -123,14 +173,18 @@ def score_pool(model: torch.nn.Module | None, images: np.ndarray, region_maps: n
             scores = scores.view(regions.shape[0], n_regions)
             rng_seed += 1
             present = torch.zeros(regions.shape[0] * n_regions, dtype=torch.bool)
-            flat = regions + n_regions * torch.arange(regions.shape[0], device=device).view(-1, 1, 1)
+            flat = regions + n_regions * torch.arange(regions.shape[0], device=device).view(
+                -1, 1, 1
+            )
             present[flat[regions >= 0].cpu()] = True
             scores = torch.where(present.view_as(scores), scores, torch.nan)
         else:
             with torch.no_grad():
                 probs = torch.softmax(model(to_input(images[rows], device)).float(), dim=1)
             uncertainty = pixel_uncertainty(probs, acquisition.policy)
-            scores = aggregate_regions(uncertainty, regions, n_regions, acquisition.aggregation).cpu()
+            scores = aggregate_regions(
+                uncertainty, regions, n_regions, acquisition.aggregation
+            ).cpu()
         image_index, region_id = torch.nonzero(~torch.isnan(scores), as_tuple=True)
         batch = pa.table({
             "image_index": (image_index + start).numpy().astype(np.int32),
@@ -142,8 +196,14 @@ def score_pool(model: torch.nn.Module | None, images: np.ndarray, region_maps: n
     return rows_written
 
 
-def run_score(params: dict, round_index: int, prepared_dir: str | Path, regions_dir: str | Path,
-              model_dir: str | Path, out_dir: str | Path) -> dict:
+def run_score(
+    params: dict,
+    round_index: int,
+    prepared_dir: str | Path,
+    regions_dir: str | Path,
+    model_dir: str | Path,
+    out_dir: str | Path,
+) -> dict:
     """Score every region of the training pool with the round's model."""
     start = time.perf_counter()
     acquisition = AcquisitionConfig(**params["acquisition"])
@@ -152,10 +212,24 @@ def run_score(params: dict, round_index: int, prepared_dir: str | Path, regions_
     region_maps = np.load(Path(regions_dir) / "train_regions.npy", mmap_mode="r")
     model = None if acquisition.policy == "random" else load_checkpoint(model_dir, device)[0]
     schema = SCHEMAS["scores"].with_metadata({"alseg.table": "scores", "alseg.schema_version": "1"})
-    with atomic_path(Path(out_dir) / "scores.parquet") as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        n_rows = score_pool(model, data.images("train"), region_maps, acquisition,
-                            round_seed(params["seed"], round_index, salt=2), device, writer)
+    with (
+        atomic_path(Path(out_dir) / "scores.parquet") as tmp,
+        pq.ParquetWriter(tmp, schema) as writer,
+    ):
+        n_rows = score_pool(
+            model,
+            data.images("train"),
+            region_maps,
+            acquisition,
+            round_seed(params["seed"], round_index, salt=2),
+            device,
+            writer,
+        )
     read_table(Path(out_dir) / "scores.parquet", "scores")  # validates what was written
     seconds = time.perf_counter() - start
-    return {"round": round_index, "regions_scored": n_rows, "seconds": round(seconds, 2),
-            "images_per_second": round(len(region_maps) / seconds, 1)}
+    return {
+        "round": round_index,
+        "regions_scored": n_rows,
+        "seconds": round(seconds, 2),
+        "images_per_second": round(len(region_maps) / seconds, 1),
+    }

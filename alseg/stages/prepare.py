@@ -19,12 +19,19 @@ SPLITS = ("train", "val", "test")
 
 
 def _write_split(
-    root: Path, split: str, samples: list[readers.Sample], info: readers.ClassInfo,
-    size: tuple[int, int], workers: int | None,
+    root: Path,
+    split: str,
+    samples: list[readers.Sample],
+    info: readers.ClassInfo,
+    size: tuple[int, int],
+    workers: int | None,
 ) -> None:
     height, width = size
     images = np.lib.format.open_memmap(
-        root / f"{split}_images.npy", mode="w+", dtype=np.uint8, shape=(len(samples), height, width, 3)
+        root / f"{split}_images.npy",
+        mode="w+",
+        dtype=np.uint8,
+        shape=(len(samples), height, width, 3),
     )
     labels = np.lib.format.open_memmap(
         root / f"{split}_labels.npy", mode="w+", dtype=np.uint8, shape=(len(samples), height, width)
@@ -42,12 +49,18 @@ def _write_split(
     labels.flush()
 
 
-def _write_synthetic_split(root: Path, split: str, n: int, seed: int, size: tuple[int, int]) -> None:
+def _write_synthetic_split(
+    root: Path, split: str, n: int, seed: int, size: tuple[int, int]
+) -> None:
     from alseg.data.synthetic import generate_scene
 
     height, width = size
-    images = np.lib.format.open_memmap(root / f"{split}_images.npy", "w+", np.uint8, (n, height, width, 3))
-    labels = np.lib.format.open_memmap(root / f"{split}_labels.npy", "w+", np.uint8, (n, height, width))
+    images = np.lib.format.open_memmap(
+        root / f"{split}_images.npy", "w+", np.uint8, (n, height, width, 3)
+    )
+    labels = np.lib.format.open_memmap(
+        root / f"{split}_labels.npy", "w+", np.uint8, (n, height, width)
+    )
     offset = 0 if split == "train" else 1_000_000  # val scenes never repeat train scenes
     for i in range(n):
         image, label = generate_scene(offset + i, seed, height, width)
@@ -64,7 +77,9 @@ def _synthetic_classes() -> list[str]:
     return list(SYNTHETIC_CLASSES)
 
 
-def _table_rows(samples_by_split: dict[str, list[readers.Sample]], size: tuple[int, int]) -> pa.Table:
+def _table_rows(
+    samples_by_split: dict[str, list[readers.Sample]], size: tuple[int, int]
+) -> pa.Table:
     rows = [
         {"image_id": s.image_id, "split": split, "index": i, "image_uri": s.image_uri,
          "label_uri": s.label_uri, "height": size[0], "width": size[1]}
@@ -93,15 +108,23 @@ def run(data: DataConfig, out_dir: str | Path) -> dict:
             info = readers.read_class_info(data.root, data.classes, data.ignore_index)
             if info is None:
                 if data.dataset != "camvid":
-                    raise readers.DataError(f"{data.root}: no classes.json and no data.classes given")
+                    raise readers.DataError(
+                        f"{data.root}: no classes.json and no data.classes given"
+                    )
                 info = readers.ClassInfo(readers.CAMVID_CLASSES, readers.CAMVID_VOID)
             if info.num_classes > 255:
                 raise readers.DataError(f"{data.root}: at most 255 classes supported")
-            limits = {"train": data.max_train_images, "val": data.max_val_images, "test": data.max_val_images}
+            limits = {
+                "train": data.max_train_images,
+                "val": data.max_val_images,
+                "test": data.max_val_images,
+            }
             by_split = {}
             for split in SPLITS:
                 if split == "train" or readers.has_split(data.dataset, data.root, split):
-                    by_split[split] = readers.list_samples(data.dataset, data.root, split)[: limits[split]]
+                    by_split[split] = readers.list_samples(data.dataset, data.root, split)[
+                        : limits[split]
+                    ]
             if "val" not in by_split and "test" not in by_split:
                 raise readers.DataError(f"{data.root}: no val or test split to evaluate on")
             for split, samples in by_split.items():
@@ -110,4 +133,8 @@ def run(data: DataConfig, out_dir: str | Path) -> dict:
         sizes = {split: len(samples) for split, samples in by_split.items()}
         write_table(_table_rows(by_split, size), tmp / "images.parquet", "images")
         write_meta(tmp, classes, size, sizes)
-    return {"splits": sizes, "classes": len(classes), "seconds": round(time.perf_counter() - start, 2)}
+    return {
+        "splits": sizes,
+        "classes": len(classes),
+        "seconds": round(time.perf_counter() - start, 2),
+    }

@@ -50,15 +50,21 @@ def region_rows(maps: np.ndarray) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def run(region: RegionConfig, prepared_dir: str | Path, out_dir: str | Path,
-        workers: int | None = None) -> dict:
+def run(
+    region: RegionConfig, prepared_dir: str | Path, out_dir: str | Path, workers: int | None = None
+) -> dict:
     start = time.perf_counter()
     data = PreparedDataset.open(prepared_dir)
     height, width = data.image_size
     if region.full_resolution:
         table = data.table()
-        uris = [u for u, split in zip(table["image_uri"].to_pylist(), table["split"].to_pylist(),
-                                      strict=True) if split == "train"]
+        uris = [
+            u
+            for u, split in zip(
+                table["image_uri"].to_pylist(), table["split"].to_pylist(), strict=True
+            )
+            if split == "train"
+        ]
         if not all(uris):
             raise ValueError("region.full_resolution needs image files (not the synthetic dataset)")
         sources = [str(storage.local_path(u)) for u in uris]
@@ -74,7 +80,12 @@ def run(region: RegionConfig, prepared_dir: str | Path, out_dir: str | Path,
         table = region_rows(maps)
         write_table(table, tmp / "regions.parquet", "regions")
         counts = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
-        meta = {"method": region.type, "params": params, "n_regions": int(counts.sum()),
-                "max_regions_per_image": int(counts.max()), "mean_regions_per_image": float(counts.mean())}
+        meta = {
+            "method": region.type,
+            "params": params,
+            "n_regions": int(counts.sum()),
+            "max_regions_per_image": int(counts.max()),
+            "mean_regions_per_image": float(counts.mean()),
+        }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     return {**meta, "seconds": round(time.perf_counter() - start, 2)}

@@ -55,8 +55,11 @@ def run(params: dict, history_dir: str | Path, labels_dir: str | Path, out_dir: 
         "labeled_class_counts": counts.tolist(),
         "final_miou": float(miou[-1]),
     }
-    text = (f"# {params['name']}\n\n{curve_table(rounds)}\n\nAuALC (mIoU vs clicks, x normalised "
-            f"to [0, 1]): {report['auALC']:.2f}  \nGini of labelled class counts: {report['gini']:.3f}\n")
+    text = (
+        f"# {params['name']}\n\n{curve_table(rounds)}\n\nAuALC (mIoU vs clicks, x normalised "
+        f"to [0, 1]): {report['auALC']:.2f}  \n"
+        f"Gini of labelled class counts: {report['gini']:.3f}\n"
+    )
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         write_json(tmp / "report.json", report)

@@ -32,8 +32,10 @@ def test_compiled_spec_unrolls_rounds(tmp_path: Path) -> None:
 
 def _queries(runs_dir: Path) -> list[dict]:
     files = sorted((runs_dir / "pipeline_root").rglob("queries.parquet"), key=lambda p: str(p))
-    return sorted((row for f in files for row in pq.read_table(f).to_pylist()),
-                  key=lambda r: (r["round"], r["rank"]))
+    return sorted(
+        (row for f in files for row in pq.read_table(f).to_pylist()),
+        key=lambda r: (r["round"], r["rank"]),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,9 @@ def test_end_to_end_report_and_mlflow(first_run) -> None:
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{runs / 'mlflow.db'}")
-    found = mlflow.search_runs(experiment_names=["alseg"], filter_string="tags.`alseg.run_name` = 'tiny'")
+    found = mlflow.search_runs(
+        experiment_names=["alseg"], filter_string="tags.`alseg.run_name` = 'tiny'"
+    )
     assert sorted(found["tags.alseg.round"]) == ["0", "1", "parent"]
     child = found[found["tags.alseg.round"] == "1"].iloc[0]
     assert child["metrics.miou"] == pytest.approx(rounds[1]["miou"])
@@ -77,9 +81,17 @@ def test_rerun_executes_only_failed_and_downstream_steps(first_run, tmp_path, mo
     log = tmp_path / "logs" / "flaky.log"
     before = log.read_text()
     report = run_local(cfg, run_name="flaky", runs_dir=tmp_path)
-    rerun = log.read_text()[len(before):]
+    rerun = log.read_text()[len(before) :]
     started = re.findall(r"\[alseg\] (.*?) · started", rerun)
-    assert started == ["round 0 · score", "round 1 · select", "round 1 · oracle",
-                       "round 1 · train", "round 1 · evaluate", "report"]
-    assert len(re.findall(r"cache hit", rerun)) == 6  # prepare, regions, init, oracle, train, evaluate
+    assert started == [
+        "round 0 · score",
+        "round 1 · select",
+        "round 1 · oracle",
+        "round 1 · train",
+        "round 1 · evaluate",
+        "report",
+    ]
+    assert (
+        len(re.findall(r"cache hit", rerun)) == 6
+    )  # prepare, regions, init, oracle, train, evaluate
     assert len(report["rounds"]) == 2

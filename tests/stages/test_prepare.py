@@ -37,12 +37,18 @@ def test_max_images_limits_splits(folder_dataset: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda root: (root / "train" / "img001.png").write_bytes(b"not a png"),
-         r"train/img001\.png: corrupt or unreadable image"),
-        (lambda root: (root / "trainannot" / "img002.png").unlink(),
-         r"train/img002\.png: missing label file .*trainannot/img002\.png"),
-        (lambda root: _write_label(root / "valannot" / "img000.png", value=9),
-         r"valannot/img000\.png: label ids \[9\] outside 0\.\.3"),
+        (
+            lambda root: (root / "train" / "img001.png").write_bytes(b"not a png"),
+            r"train/img001\.png: corrupt or unreadable image",
+        ),
+        (
+            lambda root: (root / "trainannot" / "img002.png").unlink(),
+            r"train/img002\.png: missing label file .*trainannot/img002\.png",
+        ),
+        (
+            lambda root: _write_label(root / "valannot" / "img000.png", value=9),
+            r"valannot/img000\.png: label ids \[9\] outside 0\.\.3",
+        ),
     ],
 )
 def test_bad_input_names_the_file_and_leaves_nothing(folder_dataset, tmp_path, damage, message):
@@ -63,8 +69,19 @@ def _write_label(path: Path, value: int) -> None:
 def test_cli_bad_input_is_one_line_and_exit_2(folder_dataset, tmp_path, capsys) -> None:
     (folder_dataset / "train" / "img001.png").write_bytes(b"garbage")
     out = tmp_path / "prepared"
-    code = main(["step", "prepare", "configs/default.yaml", "--set", "data.dataset=camvid",
-                 "--data-root", str(folder_dataset), "--out", str(out)])
+    code = main(
+        [
+            "step",
+            "prepare",
+            "configs/default.yaml",
+            "--set",
+            "data.dataset=camvid",
+            "--data-root",
+            str(folder_dataset),
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err
     assert err.startswith("alseg: error: ") and "img001.png: corrupt" in err

@@ -1,0 +1,133 @@
+"""init -> oracle -> select -> oracle on a tiny dataset with 8x8 grid regions."""
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from alseg import IGNORE
+from alseg.config import DataConfig, RegionConfig
+from alseg.data.prepared import PreparedDataset
+from alseg.stages import labeling, prepare, regions
+from alseg.stages.common import read_json
+from alseg.tables import read_table, write_table
+
+
+@pytest.fixture
+def pool(folder_dataset: Path, tmp_path: Path) -> dict[str, Path]:
+    data = DataConfig(dataset="camvid", root=str(folder_dataset), image_size=(16, 24), workers=1)
+    prepare.run(data, tmp_path / "prepared")
+    regions.run(RegionConfig(type="grid", size=8), tmp_path / "prepared", tmp_path / "regions", 1)
+    return {"prepared": tmp_path / "prepared", "regions": tmp_path / "regions", "tmp": tmp_path}
+
+
+def params(label: str = "dominant", initial: int = 5, per_round: int = 4) -> dict:
+    return {
+        "seed": 3,
+        "label": {"type": label},
+        "budget": {"initial_clicks": initial, "clicks_per_round": per_round, "overshoot": False},
+    }
+
+
+def test_grid_regions_table(pool) -> None:
+    table = read_table(pool["regions"] / "regions.parquet", "regions")
+    assert table.num_rows == 6 * 6  # 6 train images x (2 x 3) cells of 8x8
+    assert set(table["n_pixels"].to_pylist()) == {64}
+    assert table["neighbors"][0].as_py() == [1, 3]  # cell 0 touches 1 (right) and 3 (below)
+
+
+def test_rounds_accumulate_and_never_repeat(pool) -> None:
+    tmp = pool["tmp"]
+    summary = labeling.run_init(params(), pool["prepared"], pool["regions"], tmp / "init")
+    assert summary["clicks"] == 5
+    labeling.run_oracle(
+        params(), 0, tmp / "init", pool["prepared"], pool["regions"], tmp / "init", tmp / "labels0"
+    )
+    labels0 = read_table(tmp / "labels0" / "labels.parquet", "labels")
+    # score every region; make the already-labelled ones the most attractive
+    table = read_table(pool["regions"] / "regions.parquet", "regions")
+    keys = list(zip(table["image_index"].to_pylist(), table["region_id"].to_pylist(), strict=True))
+    done = set(
+        zip(labels0["image_index"].to_pylist(), labels0["region_id"].to_pylist(), strict=True)
+    )
+    scores = np.array([10.0 if k in done else i / 100 for i, k in enumerate(keys)], np.float32)
+    (tmp / "scores").mkdir()
+    write_table(
+        pa.table(
+            {"image_index": table["image_index"], "region_id": table["region_id"], "score": scores}
+        ),
+        tmp / "scores" / "scores.parquet",
+        "scores",
+    )
+    picked = labeling.run_select(
+        params(), 1, tmp / "scores", tmp / "init", tmp / "labels0", pool["regions"], tmp / "q1"
+    )
+    queries = read_table(tmp / "q1" / "queries.parquet", "queries")
+    assert picked["selected"] == 4 and picked["eligible"] == 36 - 5
+    chosen = set(
+        zip(queries["image_index"].to_pylist(), queries["region_id"].to_pylist(), strict=True)
+    )
+    assert not chosen & done
+    assert chosen == set(sorted(set(keys) - done, key=keys.index)[-4:])  # the 4 highest scores
+    summary = labeling.run_oracle(
+        params(),
+        1,
+        tmp / "q1",
+        pool["prepared"],
+        pool["regions"],
+        tmp / "init",
+        tmp / "labels1",
+        previous_labels_dir=tmp / "labels0",
+    )
+    labels1 = read_table(tmp / "labels1" / "labels.parquet", "labels")
+    assert labels1.num_rows == 9 and summary["clicks_total"] == 9
+    assert labels1["round"].to_pylist() == [0] * 5 + [1] * 4
+    with pytest.raises(ValueError, match="already labelled"):
+        labeling.run_oracle(
+            params(),
+            2,
+            tmp / "q1",
+            pool["prepared"],
+            pool["regions"],
+            tmp / "init",
+            tmp / "labels2",
+            previous_labels_dir=tmp / "labels1",
+        )
+
+
+def test_targets_paint_dominant_class_and_full_masks(pool) -> None:
+    tmp = pool["tmp"]
+    gt = PreparedDataset.open(pool["prepared"]).labels("train")
+    for label in ("dominant", "full"):
+        out = tmp / label
+        labeling.run_init(
+            params(label, initial=3 if label == "dominant" else 3 * 64),
+            pool["prepared"],
+            pool["regions"],
+            out / "init",
+        )
+        labeling.run_oracle(
+            params(label),
+            0,
+            out / "init",
+            pool["prepared"],
+            pool["regions"],
+            out / "init",
+            out / "labels",
+        )
+        labels = read_table(out / "labels" / "labels.parquet", "labels")
+        targets = np.load(out / "labels" / "targets.npy")
+        images = np.load(out / "labels" / "target_images.npy")
+        pool_cost = read_json(out / "init" / "meta.json")["pool_cost"]
+        assert labels.num_rows == 3 and pool_cost == (36 if label == "dominant" else 36 * 64)
+        maps = np.load(pool["regions"] / "train_regions.npy")
+        for row in labels.to_pylist():
+            k = int(np.flatnonzero(images == row["image_index"])[0])
+            inside = maps[row["image_index"]] == row["region_id"]
+            if label == "full":
+                expect = gt[row["image_index"]][inside]
+            else:
+                expect = np.full(inside.sum(), IGNORE if row["dominant"] < 0 else row["dominant"])
+            np.testing.assert_array_equal(targets[k][inside], expect)
+        assert (targets != IGNORE).sum() <= 3 * 64

@@ -1,0 +1,110 @@
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from alseg import IGNORE
+from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig
+from alseg.stages.model_stages import score_pool
+from alseg.tables import SCHEMAS
+from alseg.train import _batches, augment_batch, criterion, poly_lr, train_model
+
+
+def test_criterion_averages_over_labelled_pixels_only() -> None:
+    # pixel 0: logits (0, 0), target 0 -> ln 2; pixel 1: logits (0, ln 3), target 1 -> ln(4/3);
+    # pixel 2 ignored.  mean = (ln 2 + ln 4/3) / 2
+    logits = torch.tensor([[0.0, 0.0, 5.0], [0.0, math.log(3), -5.0]]).view(1, 2, 1, 3)
+    targets = torch.tensor([[[0, 1, IGNORE]]])
+    expected = (math.log(2) + math.log(4 / 3)) / 2
+    assert criterion(logits, targets).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_criterion_without_labels_is_zero_with_a_graph() -> None:
+    logits = torch.zeros(1, 3, 2, 2, requires_grad=True)
+    loss = criterion(logits, torch.full((1, 2, 2), IGNORE))
+    loss.backward()
+    assert loss.item() == 0.0 and logits.grad is not None
+
+
+def test_poly_lr() -> None:
+    assert poly_lr(0.01, 0, 10, 0.9) == 0.01
+    assert poly_lr(0.01, 5, 10, 1.0) == pytest.approx(0.005)  # 0.01 * (1 - 5/10)
+
+
+def test_batches_are_full_and_cover_every_image_each_epoch() -> None:
+    stream = _batches(5, 2, torch.Generator().manual_seed(0))
+    first = np.concatenate([next(stream) for _ in range(5)])  # 10 draws = two epochs
+    assert sorted(first[:5]) == [0, 1, 2, 3, 4] and sorted(first[5:]) == [0, 1, 2, 3, 4]
+    assert len(next(_batches(1, 3, torch.Generator()))) == 3
+
+
+def test_augment_flips_image_and_target_together() -> None:
+    targets = torch.arange(80).view(1, 8, 10).repeat(4, 1, 1)
+    images = targets[:, None].float().repeat(1, 3, 1, 1)
+    cfg = TrainConfig(scale_range=(1.0, 1.0), hflip=True)
+    out_images, out_targets = augment_batch(images, targets, cfg, torch.Generator().manual_seed(1))
+    assert torch.equal(out_images[:, 0].long(), out_targets)
+    flipped = [bool((t == targets[0].flip(1)).all()) for t in out_targets]
+    assert any(flipped) and not all(flipped)  # per-sample flips (seeded)
+
+
+def test_augment_pads_targets_with_ignore_when_shrinking() -> None:
+    images, targets = torch.zeros(2, 3, 20, 20), torch.zeros(2, 20, 20, dtype=torch.long)
+    cfg = TrainConfig(scale_range=(0.5, 0.5), hflip=False)
+    out_images, out_targets = augment_batch(images, targets, cfg, torch.Generator().manual_seed(0))
+    assert out_images.shape == (2, 3, 20, 20) and out_targets.shape == (2, 20, 20)
+    assert (out_targets == IGNORE).sum() == 2 * (400 - 100)  # a 10x10 image padded to 20x20
+
+
+def test_training_is_deterministic_for_a_seed() -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
+    targets = rng.integers(0, 3, (4, 32, 32)).astype(np.uint8)
+    cfg = TrainConfig(iterations=2, batch_size=2)
+    runs = [train_model(images, targets, np.arange(4), 3, ModelConfig(), cfg, seed=5, device="cpu",
+                        log_every=0)[0] for _ in range(2)]
+    for (name, a), (_, b) in zip(runs[0].state_dict().items(), runs[1].state_dict().items(),
+                                 strict=True):
+        assert torch.equal(a, b), name
+
+
+class FixedLogits(torch.nn.Module):
+    """Returns the same logits for every image: class 0 certain on the left half, uniform
+    over 2 classes on the right half."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(x.shape[0], 2, x.shape[2], x.shape[3])
+        logits[:, 0, :, : x.shape[3] // 2] = 50.0
+        return logits
+
+
+def _scores(tmp_path: Path, model, policy: str, region_maps: np.ndarray) -> dict:
+    images = np.zeros((len(region_maps), *region_maps.shape[1:], 3), np.uint8)
+    acquisition = AcquisitionConfig(policy=policy, aggregation="mean", batch_size=2)
+    with pq.ParquetWriter(tmp_path / "s.parquet", SCHEMAS["scores"]) as writer:
+        n = score_pool(model, images, region_maps, acquisition, 7, "cpu", writer)
+    table = pq.read_table(tmp_path / "s.parquet").to_pylist()
+    assert n == len(table)
+    return {(r["image_index"], r["region_id"]): r["score"] for r in table}
+
+
+def test_score_pool_region_means_match_hand_computation(tmp_path: Path) -> None:
+    # 3 images 2x4; region 0 = left half (entropy 0), region 1 = right half (entropy ln 2);
+    # image 2 has a third region spanning one left and one right column (mean ln2 / 2).
+    maps = np.array([[[0, 0, 1, 1]] * 2] * 3, np.int32)
+    maps[2, :, 1:3] = 2
+    scores = _scores(tmp_path, FixedLogits(), "entropy", maps)
+    assert set(scores) == {(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2)}
+    assert scores[(0, 0)] == pytest.approx(0.0, abs=1e-6)
+    assert scores[(1, 1)] == pytest.approx(math.log(2), rel=1e-5)
+    assert scores[(2, 2)] == pytest.approx(math.log(2) / 2, rel=1e-5)
+
+
+def test_random_scores_cover_present_regions_and_repeat(tmp_path: Path) -> None:
+    maps = np.array([[[0, 0, 1, 1]] * 2, [[0, 0, 0, 0]] * 2], np.int32)
+    first = _scores(tmp_path, None, "random", maps)
+    assert set(first) == {(0, 0), (0, 1), (1, 0)}  # image 1 has no region 1
+    assert first == _scores(tmp_path, None, "random", maps)
