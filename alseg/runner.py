@@ -107,6 +107,22 @@ def local_environment(runs_dir: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
+def root_log_handler(stream: TextIO):
+    """Route kfp.local's own log records (e.g. cache hits, retries) to ``stream``."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s - %(message)s"))
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+@contextlib.contextmanager
 def patched_environ(values: dict[str, str]):
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
@@ -172,7 +188,7 @@ def run_local(
         with open(log_path, "a") as log:
             tee = ProgressTee(log, terminal, display_names(spec))
             try:
-                with contextlib.redirect_stdout(tee):
+                with contextlib.redirect_stdout(tee), root_log_handler(tee):
                     result = pipeline(run_name=run_name, experiment=experiment)
             except RuntimeError as err:
                 reason = tee.last_failure or str(err)

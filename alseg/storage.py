@@ -2,7 +2,8 @@
 
 S3 access uses boto3 (imported lazily), the endpoint from ``AWS_ENDPOINT_URL`` / ``S3_ENDPOINT_URL``
 and credentials from the standard AWS environment; objects are cached under ``ALSEG_CACHE``
-(default ``~/.cache/alseg``) keyed by bucket, key and ETag.
+(default ``~/.cache/alseg``) keyed by bucket, key and ETag. Requests fail fast when the endpoint
+cannot be reached: 3 s connect timeout and 3 attempts (``AWS_MAX_ATTEMPTS`` overrides).
 """
 
 from __future__ import annotations
@@ -11,10 +12,27 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+
+CONNECT_TIMEOUT_S = 3
+READ_TIMEOUT_S = 60
+_CLIENT_ENV = (
+    "AWS_ENDPOINT_URL",
+    "S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_PROFILE",
+    "AWS_MAX_ATTEMPTS",
+)
+_clients: dict[tuple[str | None, ...], Any] = {}
+_clients_lock = threading.Lock()
 
 
 class StorageError(OSError):
@@ -44,22 +62,45 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ALSEG_CACHE", Path.home() / ".cache" / "alseg"))
 
 
+def _endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("S3_ENDPOINT_URL")
+
+
 def s3_client() -> Any:
-    import boto3
-    from botocore.config import Config
+    """A boto3 S3 client for the current environment, created once per endpoint/credentials.
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("S3_ENDPOINT_URL")
-    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5)
-    return boto3.client("s3", endpoint_url=endpoint, config=config)
+    Clients are thread-safe once built, but building them from the shared default session is
+    not, so they are built under a lock from a fresh session and reused.
+    """
+    key = tuple(os.environ.get(name) for name in _CLIENT_ENV)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            import boto3.session
+            from botocore.config import Config
+
+            config = Config(
+                retries={"mode": "standard"},  # 3 attempts unless AWS_MAX_ATTEMPTS says otherwise
+                connect_timeout=CONNECT_TIMEOUT_S,
+                read_timeout=READ_TIMEOUT_S,
+            )
+            session = boto3.session.Session()
+            client = session.client("s3", endpoint_url=_endpoint(), config=config)
+            _clients[key] = client
+    return client
 
 
-def _s3_call(uri: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call a boto3 function, turning client errors into StorageError naming the URI."""
-    from botocore.exceptions import BotoCoreError, ClientError
+def _client_error(uri: str, err: Exception) -> StorageError:
+    """A StorageError naming ``uri`` for a boto3/botocore exception."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionError,
+        ConnectTimeoutError,
+        NoCredentialsError,
+        ReadTimeoutError,
+    )
 
-    try:
-        return fn(*args, **kwargs)
-    except ClientError as err:
+    if isinstance(err, ClientError):
         code = err.response.get("Error", {}).get("Code", "?")
         hint = {
             "NoSuchBucket": "the bucket does not exist",
@@ -67,31 +108,99 @@ def _s3_call(uri: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
             "404": "no such object",
             "403": "access denied (check AWS credentials)",
             "AccessDenied": "access denied (check AWS credentials)",
-        }.get(code, code)
-        raise StorageError(f"{uri}: {hint}") from None
-    except BotoCoreError as err:
-        endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("S3_ENDPOINT_URL")
-        raise StorageError(
-            f"{uri}: cannot reach S3 endpoint {endpoint or '(default)'}: {err}"
-        ) from None
+            "InvalidAccessKeyId": "unknown access key (check AWS_ACCESS_KEY_ID)",
+            "SignatureDoesNotMatch": "bad secret key (check AWS_SECRET_ACCESS_KEY)",
+        }.get(code, f"S3 error {code}: {err}")
+        return StorageError(f"{uri}: {hint}")
+    if isinstance(err, NoCredentialsError):
+        return StorageError(
+            f"{uri}: no AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        )
+    if isinstance(err, ConnectionError | ConnectTimeoutError | ReadTimeoutError):
+        return StorageError(f"{uri}: cannot reach S3 endpoint {_endpoint() or '(AWS)'}: {err}")
+    return StorageError(f"{uri}: S3 request to {_endpoint() or '(AWS)'} failed: {err}")
+
+
+def _s3_call(uri: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a boto3 function, turning boto3/botocore errors into StorageError naming the URI."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return fn(*args, **kwargs)
+    except (ClientError, BotoCoreError, Boto3Error) as err:
+        raise _client_error(uri, err) from None
+
+
+def _is_not_found(err: Exception) -> bool:
+    from botocore.exceptions import ClientError
+
+    code = err.response.get("Error", {}).get("Code") if isinstance(err, ClientError) else None
+    return code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
+
+
+def _check_bucket(uri: str, client: Any, bucket: str) -> None:
+    """StorageError 'the bucket does not exist' when ``bucket`` is missing (HEAD has no body,
+    so a missing bucket and a missing key both come back as a bare 404)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client.head_bucket(Bucket=bucket)
+    except (ClientError, BotoCoreError) as err:
+        if _is_not_found(err):
+            raise StorageError(f"{uri}: the bucket does not exist") from None
+        raise _client_error(uri, err) from None
+
+
+def _head(uri: str, client: Any, bucket: str, key: str) -> dict | None:
+    """HEAD of an object, or None if the key does not exist (bucket checked)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return client.head_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as err:
+        if not _is_not_found(err):
+            raise _client_error(uri, err) from None
+    _check_bucket(uri, client, bucket)
+    return None
+
+
+def _cache_path(uri: str, bucket: str, key: str, etag: str) -> Path:
+    """``CACHE/s3/BUCKET/DIR/STEM.ETAG.SUFFIX``: keeps the suffix, one file per object version."""
+    key_path = PurePosixPath(key)
+    if key.endswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+        raise StorageError(f"{uri}: cannot cache an S3 key with empty, '.' or '..' parts")
+    name = f"{key_path.stem}.{etag}{key_path.suffix}"
+    return cache_dir() / "s3" / bucket / key_path.parent / name
 
 
 def local_path(uri: str) -> Path:
-    """A local file for ``uri``: the path itself, or a cached download of the S3 object."""
+    """A local file for ``uri``: the path itself, or a cached download of the S3 object.
+
+    The cache file is named by the object's ETag, so a changed object is downloaded again and
+    an unchanged one is read from the cache with a single HEAD request.
+    """
     if not is_s3(uri):
         path = Path(uri)
         if not path.exists():
             raise StorageError(f"{uri}: file not found")
         return path
     bucket, key = split_s3(uri)
+    if not key:
+        raise StorageError(f"{uri}: no object key in S3 URI (expected s3://BUCKET/KEY)")
     client = s3_client()
-    head = _s3_call(uri, client.head_object, Bucket=bucket, Key=key)
-    etag = head["ETag"].strip('"')
-    target = cache_dir() / "s3" / bucket / f"{key}.{etag}"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target) as tmp:
-            _s3_call(uri, client.download_file, bucket, key, str(tmp))
+    head = _head(uri, client, bucket, key)
+    if head is None:
+        raise StorageError(f"{uri}: no such object")
+    target = _cache_path(uri, bucket, key, head["ETag"].strip('"'))
+    if target.is_file():
+        return target
+    # GET once and name the file by the ETag of the bytes received, so an object overwritten
+    # between HEAD and GET never ends up cached under the old ETag.
+    response = _s3_call(uri, client.get_object, Bucket=bucket, Key=key)
+    target = _cache_path(uri, bucket, key, response["ETag"].strip('"'))
+    with atomic_path(target) as tmp, open(tmp, "wb") as out:
+        _s3_call(uri, shutil.copyfileobj, response["Body"], out, 1 << 20)
     return target
 
 
@@ -100,7 +209,11 @@ def read_bytes(uri: str) -> bytes:
 
 
 def list_files(uri: str, suffixes: tuple[str, ...] = ()) -> list[str]:
-    """Sorted URIs of the files directly under a folder URI (optionally filtered by suffix)."""
+    """Sorted URIs of the files directly under a folder URI (optionally filtered by suffix).
+
+    On S3 a folder is a key prefix; a prefix with no keys at all is "folder not found", like a
+    missing local folder, and zero-byte ``folder/`` marker objects are not files.
+    """
     if not is_s3(uri):
         folder = Path(uri)
         if not folder.is_dir():
@@ -110,27 +223,36 @@ def list_files(uri: str, suffixes: tuple[str, ...] = ()) -> list[str]:
     bucket, prefix = split_s3(uri.rstrip("/") + "/")
     client = s3_client()
     paginator = client.get_paginator("list_objects_v2")
-    keys: list[str] = []
     pages = _s3_call(
         uri, lambda: list(paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"))
     )
-    for page in pages:
-        keys += [obj["Key"] for obj in page.get("Contents", [])]
-    keys = [k for k in sorted(keys) if not suffixes or k.lower().endswith(suffixes)]
+    keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+    subfolders = [p for page in pages for p in page.get("CommonPrefixes", [])]
+    if prefix and not keys and not subfolders:
+        raise StorageError(f"{uri}: folder not found")
+    keys = [k for k in sorted(keys) if not k.endswith("/")]
+    keys = [k for k in keys if not suffixes or k.lower().endswith(suffixes)]
     return [f"s3://{bucket}/{k}" for k in keys]
 
 
 def exists(uri: str) -> bool:
+    """True if ``uri`` is a file or a folder (on S3: an object, or a prefix holding objects).
+
+    A missing S3 bucket or an unreachable endpoint raises StorageError instead of returning
+    False, so a typo in the bucket name is reported as such.
+    """
     if not is_s3(uri):
         return Path(uri).exists()
     bucket, key = split_s3(uri)
     client = s3_client()
-    try:
-        client.head_object(Bucket=bucket, Key=key)
+    if key and not key.endswith("/") and _head(uri, client, bucket, key) is not None:
         return True
-    except Exception:
-        pages = client.list_objects_v2(Bucket=bucket, Prefix=key.rstrip("/") + "/", MaxKeys=1)
-        return pages.get("KeyCount", 0) > 0
+    if not key:
+        _check_bucket(uri, client, bucket)
+        return True
+    prefix = key.rstrip("/") + "/"
+    page = _s3_call(uri, client.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    return page.get("KeyCount", 0) > 0
 
 
 def upload_file(path: str | Path, uri: str, attempts: int = 3) -> None:
@@ -151,15 +273,19 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling path; rename it onto ``target`` only if the block succeeds.
 
     Works for files and folders: whatever the block writes at the yielded path replaces
-    ``target`` in one rename, so readers never see a half-written output.
+    ``target`` by rename, so readers never see a half-written output. An old folder target is
+    first renamed aside (into the temporary folder, deleted afterwards), so it is never seen
+    half-deleted. If the block raises, ``target`` is untouched and the temporary is removed.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / target.name
     try:
         yield tmp
-        if target.is_dir():
-            shutil.rmtree(target)
+        if not tmp.exists() and not tmp.is_symlink():
+            raise FileNotFoundError(f"{target}: the block wrote nothing at {tmp}")
+        if target.is_dir() and not target.is_symlink():
+            os.replace(target, tmp.parent / f"{target.name}.old")
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp.parent, ignore_errors=True)

@@ -49,8 +49,11 @@ def evaluate(
         round_index=round_index,
     )
     result = json.loads(summary)
-    for key, value in tracking.round_metrics(result).items():
+    scalars = tracking.round_metrics(result)
+    for key, value in scalars.items():
         metrics.log_metric(key, value)
+    with open(metrics.path, "w") as f:  # a file at the URI keeps the task cacheable locally
+        json.dump(scalars, f)
     if tracking.enabled():
         tracking.log_round(run_name, experiment, result)
     return summary

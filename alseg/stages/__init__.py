@@ -16,11 +16,11 @@ def run_stage(
     stage: str, fn: Callable[..., dict], *args: Any, round_index: int | None = None, **kwargs: Any
 ) -> str:
     """Run one stage: fault-injection hook, a progress line, the summary as JSON."""
-    maybe_fail(stage)
     label = f"round {round_index} · {stage}" if round_index is not None else stage
     print(f"[alseg] {label} · started", flush=True)
     start = time.perf_counter()
     try:
+        maybe_fail(stage)
         summary = fn(*args, **kwargs)
     except Exception as err:
         print(f"[alseg] {label} · FAILED: {type(err).__name__}: {err}", flush=True)

@@ -72,7 +72,7 @@ def test_same_config_and_seed_give_identical_queries_and_metrics(first_run, tmp_
         assert a["miou"] == b["miou"] and a["iou"] == b["iou"]
 
 
-def test_rerun_executes_only_failed_and_downstream_steps(first_run, tmp_path, monkeypatch) -> None:
+def test_rerun_executes_only_failed_and_downstream_steps(tmp_path, monkeypatch) -> None:
     cfg = load_config(TINY, {"train.iterations": 3})  # a config this module has not run yet
     monkeypatch.setenv("ALSEG_FAIL_STAGE", "score")
     with pytest.raises(PipelineFailed, match="score · FAILED: InjectedFault"):
@@ -82,16 +82,36 @@ def test_rerun_executes_only_failed_and_downstream_steps(first_run, tmp_path, mo
     before = log.read_text()
     report = run_local(cfg, run_name="flaky", runs_dir=tmp_path)
     rerun = log.read_text()[len(before) :]
+    succeeded = re.findall(r"\[alseg\] (.*?) · done in", before)
     started = re.findall(r"\[alseg\] (.*?) · started", rerun)
-    assert started == [
-        "round 0 · score",
-        "round 1 · select",
-        "round 1 · oracle",
-        "round 1 · train",
-        "round 1 · evaluate",
-        "report",
-    ]
-    assert (
-        len(re.findall(r"cache hit", rerun)) == 6
-    )  # prepare, regions, init, oracle, train, evaluate
+    assert {"prepare", "regions", "round 0 · train"} <= set(succeeded)
+    assert "round 0 · score" in started and "report" in started
+    assert not set(succeeded) & set(started)  # nothing that succeeded runs again
+    assert len(re.findall(r"cache hit", rerun)) == len(succeeded)
     assert len(report["rounds"]) == 2
+
+
+def test_run_with_bad_dataset_fails_in_one_line(tmp_path, capsys) -> None:
+    from alseg.cli import main
+    from tests.conftest import write_folder_dataset
+
+    root = write_folder_dataset(tmp_path / "data")
+    (root / "val" / "img002.png").write_bytes(b"\x89PNG broken")
+    code = main(["run", str(TINY), "--set", "data.dataset=camvid", "--data-root", str(root),
+                 "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err
+    assert "prepare · FAILED: DataError:" in err and "val/img002.png: corrupt" in err
+    outputs = list((tmp_path / "runs" / "pipeline_root").rglob("meta.json"))
+    assert outputs == []  # no prepared dataset was left behind
+
+
+def test_run_with_unknown_config_key_exits_2(tmp_path, capsys) -> None:
+    from alseg.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: " + str(TINY) + "\nbudget: {roundz: 2}\n")
+    assert main(["run", str(bad), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"alseg: error: {bad}: field 'budget.roundz': unknown key"
+    assert not (tmp_path / "runs").exists()
