@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         caching=not args.no_cache,
     )
     print_report(report)
-    print(
-        f"MLflow: mlflow ui --backend-store-uri sqlite:///{Path(args.runs_dir).resolve()}/mlflow.db"
-    )
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    db = f"sqlite:///{Path(args.runs_dir).resolve()}/mlflow.db"
+    print(f"MLflow: {uri}" if uri else f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {db}")
     return 0
 
 

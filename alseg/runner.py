@@ -91,18 +91,18 @@ class ProgressTee(io.TextIOBase):
 
 
 def local_environment(runs_dir: Path) -> dict[str, str]:
-    """Environment for local task subprocesses: MLflow on SQLite, temp files inside runs/."""
+    """Environment for local task subprocesses: MLflow on SQLite (unless MLFLOW_TRACKING_URI is
+    set), temp files inside runs/, the venv's python first on PATH."""
     env = {
-        "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI")
-        or f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}",
-        "ALSEG_MLFLOW_ARTIFACT_ROOT": os.environ.get("ALSEG_MLFLOW_ARTIFACT_ROOT")
-        or (runs_dir / "mlartifacts").resolve().as_uri(),
         "TMPDIR": str((runs_dir / "tmp").resolve()),
         "PYTHONUNBUFFERED": "1",
         "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
         "GIT_PYTHON_REFRESH": "quiet",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}"
+        env["ALSEG_MLFLOW_ARTIFACT_ROOT"] = (runs_dir / "mlartifacts").resolve().as_uri()
     return env
 
 

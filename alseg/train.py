@@ -26,7 +26,7 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 def to_input(images: np.ndarray, device: str) -> torch.Tensor:
     """uint8 (B, H, W, 3) RGB -> normalised float (B, 3, H, W) on ``device``."""
-    batch = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
+    batch = torch.from_numpy(np.array(images)).to(device).permute(0, 3, 1, 2).float()
     return ((batch / 255.0 - MEAN.to(device)) / STD.to(device)).contiguous(
         memory_format=torch.channels_last
     )

@@ -164,27 +164,25 @@ def score_pool(
     """
     rows_written = 0
     n_regions = int(region_maps.max()) + 1
-    rng_seed = seed
     for start in range(0, len(images), acquisition.batch_size):
         rows = slice(start, min(start + acquisition.batch_size, len(images)))
         regions = torch.from_numpy(np.asarray(region_maps[rows]).astype(np.int64)).to(device)
-        if acquisition.policy == "random":
-            scores = torch.from_numpy(random_scores(regions.shape[0] * n_regions, rng_seed))
-            scores = scores.view(regions.shape[0], n_regions)
-            rng_seed += 1
-            present = torch.zeros(regions.shape[0] * n_regions, dtype=torch.bool)
-            flat = regions + n_regions * torch.arange(regions.shape[0], device=device).view(
-                -1, 1, 1
+        if acquisition.policy == "random":  # one uniform draw per region present (seeded)
+            present = (
+                aggregate_regions(
+                    torch.zeros(regions.shape, device=device), regions, n_regions, "max"
+                )
+                .isnan()
+                .logical_not()
             )
-            present[flat[regions >= 0].cpu()] = True
-            scores = torch.where(present.view_as(scores), scores, torch.nan)
+            noise = random_scores(present.numel(), seed + start).reshape(present.shape)
+            scores = torch.where(present.cpu(), torch.from_numpy(noise), torch.nan)
         else:
             with torch.no_grad():
                 probs = torch.softmax(model(to_input(images[rows], device)).float(), dim=1)
             uncertainty = pixel_uncertainty(probs, acquisition.policy)
-            scores = aggregate_regions(
-                uncertainty, regions, n_regions, acquisition.aggregation
-            ).cpu()
+            scores = aggregate_regions(uncertainty, regions, n_regions, acquisition.aggregation)
+        scores = scores.cpu()
         image_index, region_id = torch.nonzero(~torch.isnan(scores), as_tuple=True)
         batch = pa.table({
             "image_index": (image_index + start).numpy().astype(np.int32),

@@ -15,8 +15,10 @@ pytestmark = pytest.mark.camvid
 
 
 def test_camvid_prepare_and_full_resolution_seeds(camvid_root: Path, tmp_path: Path) -> None:
-    cfg = load_config(REPO / "configs" / "default-camvid.yaml", {
-        "data.root": str(camvid_root), "data.max_train_images": 4, "data.max_val_images": 2})
+    cfg = load_config(
+        REPO / "configs" / "default-camvid.yaml",
+        {"data.root": str(camvid_root), "data.max_train_images": 4, "data.max_val_images": 2},
+    )
     prepare.run(cfg.data, tmp_path / "prepared")
     data = PreparedDataset.open(tmp_path / "prepared")
     assert data.num_classes == 11 and data.classes[0] == "Sky"

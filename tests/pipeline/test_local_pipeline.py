@@ -97,8 +97,18 @@ def test_run_with_bad_dataset_fails_in_one_line(tmp_path, capsys) -> None:
 
     root = write_folder_dataset(tmp_path / "data")
     (root / "val" / "img002.png").write_bytes(b"\x89PNG broken")
-    code = main(["run", str(TINY), "--set", "data.dataset=camvid", "--data-root", str(root),
-                 "--runs-dir", str(tmp_path / "runs")])
+    code = main(
+        [
+            "run",
+            str(TINY),
+            "--set",
+            "data.dataset=camvid",
+            "--data-root",
+            str(root),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 1 and "\n" not in err
     assert "prepare · FAILED: DataError:" in err and "val/img002.png: corrupt" in err

@@ -64,10 +64,15 @@ def test_training_is_deterministic_for_a_seed() -> None:
     images = rng.integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
     targets = rng.integers(0, 3, (4, 32, 32)).astype(np.uint8)
     cfg = TrainConfig(iterations=2, batch_size=2)
-    runs = [train_model(images, targets, np.arange(4), 3, ModelConfig(), cfg, seed=5, device="cpu",
-                        log_every=0)[0] for _ in range(2)]
-    for (name, a), (_, b) in zip(runs[0].state_dict().items(), runs[1].state_dict().items(),
-                                 strict=True):
+    runs = [
+        train_model(
+            images, targets, np.arange(4), 3, ModelConfig(), cfg, seed=5, device="cpu", log_every=0
+        )[0]
+        for _ in range(2)
+    ]
+    for (name, a), (_, b) in zip(
+        runs[0].state_dict().items(), runs[1].state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), name
 
 

@@ -1,0 +1,223 @@
+"""ClusterProfile -> compiled KFP IR: GPU only where it belongs, retries, secrets, resources.
+
+A 3-round pipeline has 17 tasks (rounds r = 0, 1, 2; score/select/oracle after rounds 0 and 1):
+  CPU: prepare, regions, init, oracle x3 (round 0 + after rounds 0, 1), select x2, report = 9
+  GPU: train x3, evaluate x3, score x2                                                    = 8
+"""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from alseg.cluster import STAGES, ClusterProfile, StageResources, configure_task
+from alseg.config import load_config
+from alseg.runner import compile_pipeline
+
+REPO = Path(__file__).parents[2]
+GPU_STAGES = {"train", "evaluate", "score"}
+
+CUSTOM = ClusterProfile(
+    node_selector={"nvidia.com/gpu.product": "NVIDIA-H100"},
+    tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    shm_size="8Gi",
+    overrides={"train": {"memory_limit": "64Gi", "gpu": 2}, "regions": {"cpu_limit": "4"}},
+    image_pull_secrets=["ghcr-pull"],
+    retries=3,
+)
+
+
+def compile_docs(tmp_path: Path, profile: ClusterProfile) -> tuple[dict, dict]:
+    cfg = load_config(REPO / "configs" / "default.yaml", {"budget.rounds": 3})
+    path = compile_pipeline(cfg, tmp_path / "p.yaml", configure_task(profile))
+    pipeline_spec, platform_spec = yaml.safe_load_all(path.read_text())
+    return pipeline_spec, platform_spec
+
+
+def tasks_by_executor(spec: dict) -> list[tuple[str, str, str]]:
+    """(task name, stage, executor label) for every task; the stage is the display name's end
+    (``round 1: train`` -> ``train``)."""
+    rows = []
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        stage = task["taskInfo"]["name"].split(": ")[-1]
+        executor = spec["components"][task["componentRef"]["name"]]["executorLabel"]
+        rows.append((name, stage, executor))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def default_docs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
+    return compile_docs(tmp_path_factory.mktemp("default"), ClusterProfile())
+
+
+@pytest.fixture(scope="module")
+def custom_docs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
+    return compile_docs(tmp_path_factory.mktemp("custom"), CUSTOM)
+
+
+def test_stage_counts_of_three_rounds(default_docs: tuple[dict, dict]) -> None:
+    spec, _ = default_docs
+    stages = [stage for _, stage, _ in tasks_by_executor(spec)]
+    assert set(stages) <= set(STAGES)
+    assert sum(s in GPU_STAGES for s in stages) == 8  # 3 train + 3 evaluate + 2 score
+    assert sum(s not in GPU_STAGES for s in stages) == 9  # see the module docstring
+
+
+def test_accelerator_only_on_gpu_stages(default_docs: tuple[dict, dict]) -> None:
+    spec, _ = default_docs
+    executors = spec["deploymentSpec"]["executors"]
+    for name, stage, label in tasks_by_executor(spec):
+        resources = executors[label]["container"]["resources"]
+        if stage in GPU_STAGES:
+            assert resources["accelerator"]["resourceType"] == "nvidia.com/gpu", name
+            assert resources["accelerator"]["resourceCount"] == "1", name
+        else:
+            assert "accelerator" not in resources, name
+
+
+def test_cpu_and_memory_on_every_executor(default_docs: tuple[dict, dict]) -> None:
+    spec, _ = default_docs
+    executors = spec["deploymentSpec"]["executors"]
+    for name, stage, label in tasks_by_executor(spec):
+        res = executors[label]["container"]["resources"]
+        expected = ("4", "8", "16Gi", "32Gi") if stage in GPU_STAGES else ("1", "2", "2Gi", "4Gi")
+        got = tuple(
+            res[k]
+            for k in (
+                "resourceCpuRequest",
+                "resourceCpuLimit",
+                "resourceMemoryRequest",
+                "resourceMemoryLimit",
+            )
+        )
+        assert got == expected, name
+
+
+def test_retry_policy_on_every_task(default_docs: tuple[dict, dict]) -> None:
+    spec, _ = default_docs
+    tasks = spec["root"]["dag"]["tasks"]
+    assert len(tasks) == 17
+    for name, task in tasks.items():
+        assert task["retryPolicy"] == {
+            "maxRetryCount": 2,
+            "backoffDuration": "30s",
+            "backoffFactor": 2.0,
+            "backoffMaxDuration": "3600s",
+        }, name
+
+
+def test_secret_and_config_map_env_on_every_executor(default_docs: tuple[dict, dict]) -> None:
+    spec, platform = default_docs
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(k8s) == set(spec["deploymentSpec"]["executors"])  # all 17 executors
+    for label, cfg in k8s.items():
+        (secret,) = cfg["secretAsEnv"]
+        assert secret["secretName"] == "alseg-s3", label
+        assert {(m["secretKey"], m["envVar"]) for m in secret["keyToEnv"]} == {
+            ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+            ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+        }
+        (config_map,) = cfg["configMapAsEnv"]
+        assert config_map["configMapName"] == "alseg-settings", label
+        assert [m["envVar"] for m in config_map["keyToEnv"]] == [
+            "MLFLOW_TRACKING_URI",
+            "AWS_ENDPOINT_URL",
+            "AWS_DEFAULT_REGION",
+        ]
+        assert "imagePullSecret" not in cfg  # none configured by default
+
+
+def test_shm_only_on_gpu_executors_by_default(default_docs: tuple[dict, dict]) -> None:
+    spec, platform = default_docs
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name, stage, label in tasks_by_executor(spec):
+        if stage in GPU_STAGES:
+            assert k8s[label]["emptyDirMounts"] == [
+                {
+                    "volumeName": "dshm",
+                    "mountPath": "/dev/shm",
+                    "medium": "Memory",
+                    "sizeLimit": "2Gi",
+                }
+            ], name
+        else:
+            assert "emptyDirMounts" not in k8s[label], name
+        assert "nodeSelector" not in k8s[label] and "tolerations" not in k8s[label], name
+
+
+def test_custom_profile_scheduling_only_on_gpu(custom_docs: tuple[dict, dict]) -> None:
+    spec, platform = custom_docs
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for name, stage, label in tasks_by_executor(spec):
+        cfg = k8s[label]
+        assert [s["secretName"] for s in cfg["imagePullSecret"]] == ["ghcr-pull"], name
+        if stage in GPU_STAGES:
+            assert cfg["nodeSelector"] == {"labels": {"nvidia.com/gpu.product": "NVIDIA-H100"}}
+            assert cfg["tolerations"] == [
+                {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+            ]
+            assert cfg["emptyDirMounts"][0]["sizeLimit"] == "8Gi"
+        else:
+            assert not {"nodeSelector", "tolerations", "emptyDirMounts"} & set(cfg), name
+
+
+def test_overrides_merge_field_by_field(custom_docs: tuple[dict, dict]) -> None:
+    spec, _ = custom_docs
+    executors = spec["deploymentSpec"]["executors"]
+    for _, stage, label in tasks_by_executor(spec):
+        res = executors[label]["container"]["resources"]
+        if stage == "train":  # override: memory_limit 64Gi, gpu 2; cpu stays the GPU default
+            assert res["resourceMemoryLimit"] == "64Gi" and res["resourceCpuLimit"] == "8"
+            assert res["accelerator"]["resourceCount"] == "2"
+        elif stage == "evaluate":  # no override: GPU defaults
+            assert res["resourceMemoryLimit"] == "32Gi"
+            assert res["accelerator"]["resourceCount"] == "1"
+        elif stage == "regions":  # override: cpu_limit 4; memory stays the CPU default
+            assert res["resourceCpuLimit"] == "4" and res["resourceMemoryLimit"] == "4Gi"
+    retries = {t["retryPolicy"]["maxRetryCount"] for t in spec["root"]["dag"]["tasks"].values()}
+    assert retries == {3}
+
+
+def test_resources_for_merges_set_fields_only() -> None:
+    res = CUSTOM.resources_for("train")
+    assert res == StageResources(
+        cpu_request="4", cpu_limit="8", memory_request="16Gi", memory_limit="64Gi", gpu=2
+    )
+    assert CUSTOM.resources_for("select") == CUSTOM.cpu_resources
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ({"gpu_stage": ["train"]}, "gpu_stage"),  # typo of gpu_stages
+        ({"cpu_resources": {"cpu": "2"}}, "cpu"),  # unknown nested key
+        ({"tolerations": [{"key": "a", "operatr": "Exists"}]}, "operatr"),
+        ({"overrides": {"trian": {"cpu_limit": "2"}}}, "trian"),  # unknown stage
+        ({"gpu_stages": ["train"], "overrides": {"score": {"gpu": 1}}}, "gpu_stages"),
+        ({"overrides": {"train": {"gpu": 0}}}, "gpu_stages"),
+        ({"gpu_resources": {"memory_limit": "1.5Gi", "gpu": 1}}, "1536Mi"),
+        ({"cpu_resources": {"cpu_request": "two"}}, "500m"),
+        ({"backoff_duration": "5m"}, "30s"),
+    ],
+)
+def test_invalid_profiles_rejected(data: dict, fragment: str) -> None:
+    with pytest.raises(ValidationError, match=fragment):
+        ClusterProfile.model_validate(data)
+
+
+def test_profile_round_trips_through_yaml() -> None:
+    text = yaml.safe_dump(CUSTOM.model_dump(mode="json"))
+    assert ClusterProfile.model_validate(yaml.safe_load(text)) == CUSTOM
+
+
+def test_fewer_gpu_stages_move_score_to_cpu_defaults() -> None:
+    profile = ClusterProfile(gpu_stages=("train", "evaluate"))
+    assert profile.resources_for("score") == profile.cpu_resources  # gpu=0, 1 CPU, 2Gi
+
+
+def test_zero_retries_and_no_secret(tmp_path: Path) -> None:
+    spec, platform = compile_docs(tmp_path, ClusterProfile(retries=0, secret_name=None))
+    assert all("retryPolicy" not in t for t in spec["root"]["dag"]["tasks"].values())
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert all("secretAsEnv" not in cfg and "configMapAsEnv" in cfg for cfg in k8s.values())

@@ -1,0 +1,221 @@
+"""alseg.cluster's KFP client layer against the recording KFP REST stub (tests/kfp_stub.py)."""
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from alseg import cluster
+from alseg.cluster import ClusterError, ClusterProfile, configure_task, six_field_cron
+from alseg.config import load_config
+from alseg.runner import compile_pipeline
+from tests.kfp_stub import API, KfpStub
+
+REPO = Path(__file__).parents[2]
+ROOT = "s3://alseg-pipelines/runs"
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cfg = load_config(REPO / "configs" / "default.yaml", {"budget.rounds": 2})
+    out = tmp_path_factory.mktemp("pkg") / "al.yaml"
+    return compile_pipeline(cfg, out, configure_task(ClusterProfile()))
+
+
+@pytest.fixture(autouse=True)
+def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No user kfp context file, no token or endpoint from the developer's environment."""
+    import kfp
+
+    monkeypatch.setattr(kfp.Client, "_LOCAL_KFP_CONTEXT", str(tmp_path / "no-context.json"))
+    for var in ("KFP_TOKEN", "KF_PIPELINES_ENDPOINT", "KF_PIPELINES_OVERRIDE_EXPERIMENT_NAME"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def stub():
+    with KfpStub(max_requests=50) as server:
+        yield server
+
+
+def submit(stub: KfpStub, package: Path, **kwargs) -> str:
+    args = {"run_name": "entropy-seed0", "experiment": "alseg-test", "pipeline_root": ROOT}
+    return cluster.submit(
+        package,
+        stub.url,
+        arguments={"run_name": "entropy-seed0"},
+        **{
+            **args,
+            **kwargs,
+        },
+    )
+
+
+def test_submit_posts_spec_inline_with_runtime_config(stub: KfpStub, package: Path) -> None:
+    run_id = submit(stub, package)
+    assert run_id == "run-1"
+    (create,) = stub.find("POST", f"{API}/runs")
+    body = create.body
+    assert body["display_name"] == "entropy-seed0"
+    assert body["experiment_id"] == "exp-1"
+    assert body["runtime_config"] == {
+        "pipeline_root": ROOT,
+        "parameters": {"run_name": "entropy-seed0"},
+    }
+    # inline spec (no upload): pipeline IR + the kubernetes platform spec
+    assert set(body["pipeline_spec"]) == {"pipeline_spec", "platform_spec"}
+    assert "kubernetes" in body["pipeline_spec"]["platform_spec"]["platforms"]
+    assert not [r for r in stub.requests if "/pipelines" in r.path]
+    tasks = body["pipeline_spec"]["pipeline_spec"]["root"]["dag"]["tasks"]
+    assert all(t["cachingOptions"]["enableCache"] is True for t in tasks.values())
+    (experiment,) = stub.find("POST", f"{API}/experiments")
+    assert experiment.body["display_name"] == "alseg-test"
+    assert stub.requests[0].path == f"{API}/healthz"
+
+
+def test_submit_without_caching_and_existing_experiment(stub: KfpStub, package: Path) -> None:
+    first = submit(stub, package)
+    second = submit(stub, package, run_name="again", enable_caching=False)
+    assert (first, second) == ("run-1", "run-2")
+    assert len(stub.find("POST", f"{API}/experiments")) == 1  # second run finds it by name
+    body = stub.find("POST", f"{API}/runs")[1].body
+    assert body["display_name"] == "again" and body["experiment_id"] == "exp-1"
+    tasks = body["pipeline_spec"]["pipeline_spec"]["root"]["dag"]["tasks"]
+    # enable_cache=False is the proto default, so MessageToDict may drop the key
+    assert all(
+        t.get("cachingOptions", {}).get("enableCache", False) is False for t in tasks.values()
+    )
+
+
+def test_token_from_env_is_sent_as_bearer(
+    stub: KfpStub, package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KFP_TOKEN", "tok123")
+    submit(stub, package)
+    (create,) = stub.find("POST", f"{API}/runs")
+    assert create.headers["authorization"] == "Bearer tok123"
+
+
+def test_retry_posts_to_retry_endpoint(stub: KfpStub, package: Path) -> None:
+    run_id = submit(stub, package)
+    stub.set_run(run_id, state="FAILED")
+    cluster.retry(run_id, stub.url)
+    (call,) = stub.find("POST", f"{API}/runs/{run_id}:retry")
+    assert call.body is None
+    assert cluster.status(run_id, stub.url)["state"] == "RUNNING"
+
+
+def test_retry_unknown_run_raises_with_status(stub: KfpStub) -> None:
+    with pytest.raises(ClusterError, match=r"404") as err:
+        cluster.retry("run-404", stub.url)
+    assert stub.url in str(err.value)
+
+
+def test_status_reports_state_times_error_and_tasks(stub: KfpStub, package: Path) -> None:
+    run_id = submit(stub, package)
+    stub.set_run(
+        run_id,
+        state="FAILED",
+        finished_at="2025-01-02T04:00:00Z",
+        error={"code": 2, "message": "task train-2 failed"},
+        run_details={
+            "task_details": [
+                {"display_name": "round 0: train", "state": "SUCCEEDED"},
+                {
+                    "display_name": "round 1: train",
+                    "state": "FAILED",
+                    "start_time": "2025-01-02T03:30:00Z",
+                    "error": {"code": 2, "message": "OOMKilled"},
+                },
+            ]
+        },
+    )
+    info = cluster.status(run_id, stub.url)
+    assert info["run_id"] == run_id and info["name"] == "entropy-seed0"
+    assert info["state"] == "FAILED"
+    assert info["created_at"].startswith("2025-01-02T03:04:05")
+    assert info["finished_at"].startswith("2025-01-02T04:00:00")
+    assert info["error"] == "task train-2 failed"
+    assert [(t["name"], t["state"], t["error"]) for t in info["tasks"]] == [
+        ("round 0: train", "SUCCEEDED", None),
+        ("round 1: train", "FAILED", "OOMKilled"),
+    ]
+    assert info["tasks"][1]["started_at"].startswith("2025-01-02T03:30:00")
+
+
+def test_schedule_creates_recurring_run_with_six_field_cron(stub: KfpStub, package: Path) -> None:
+    rr_id = cluster.schedule(
+        package,
+        stub.url,
+        job_name="nightly",
+        cron="0 3 * * 1",  # 5 fields: 03:00 on Mondays
+        experiment="alseg-nightly",
+        pipeline_root=ROOT,
+        arguments={"run_name": "nightly"},
+        enable_caching=False,
+    )
+    assert rr_id == "rr-1"
+    (call,) = stub.find("POST", f"{API}/recurringruns")
+    body = call.body
+    assert body["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * 1"}}
+    assert body["display_name"] == "nightly" and body["mode"] == "ENABLE"
+    assert str(body["max_concurrency"]) == "1" and body["no_catchup"] is True
+    assert body["experiment_id"] == "exp-1"
+    assert body["runtime_config"] == {"pipeline_root": ROOT, "parameters": {"run_name": "nightly"}}
+    tasks = body["pipeline_spec"]["pipeline_spec"]["root"]["dag"]["tasks"]
+    assert all(
+        t.get("cachingOptions", {}).get("enableCache", False) is False for t in tasks.values()
+    )
+
+
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("0 3 * * 1", "0 0 3 * * 1"),  # 5 fields -> seconds 0 prepended
+        ("*/15  *  * * *", "0 */15 * * * *"),  # extra spaces collapsed
+        ("30 0 3 * * 1", "30 0 3 * * 1"),  # already 6 fields
+        ("@daily", "@daily"),
+    ],
+)
+def test_six_field_cron(given: str, expected: str) -> None:
+    assert six_field_cron(given) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "0 3 * *", "0 0 3 * * 1 2025"])
+def test_cron_with_wrong_field_count_rejected(bad: str, stub: KfpStub, package: Path) -> None:
+    with pytest.raises(ValueError, match="5 fields"):
+        cluster.schedule(package, stub.url, job_name="x", cron=bad)
+    assert stub.requests == []  # rejected before any request
+
+
+def test_server_error_becomes_cluster_error_naming_host(stub: KfpStub, package: Path) -> None:
+    stub.fail_on("POST", f"{API}/runs", 500)
+    with pytest.raises(ClusterError) as err:
+        submit(stub, package)
+    message = str(err.value)
+    assert stub.url in message and "HTTP 500" in message and "entropy-seed0" in message
+
+
+def test_unhealthy_server_fails_at_once(stub: KfpStub) -> None:
+    stub.fail_on("GET", f"{API}/healthz", 503)
+    with pytest.raises(ClusterError, match="HTTP 503"):
+        cluster.status("run-1", stub.url)
+    assert len(stub.requests) == 1  # one health check, no 5 x 5 s retry loop
+
+
+def test_unreachable_host_is_a_cluster_error() -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago and is closed now
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    host = f"http://127.0.0.1:{port}"
+    with pytest.raises(ClusterError, match="cannot reach") as err:
+        cluster.status("run-1", host)
+    assert host in str(err.value)
+
+
+def test_bad_inputs_rejected_before_any_request(stub: KfpStub, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="scheme"):
+        cluster.status("run-1", "127.0.0.1:8888")
+    with pytest.raises(ValueError, match="alseg compile"):
+        cluster.submit(tmp_path / "missing.yaml", stub.url, run_name="x")
+    assert stub.requests == []
