@@ -256,13 +256,13 @@ def _server_errors(host: str, action: str) -> Iterator[None]:
         raise ClusterError(
             f"{action} failed: KFP server {host} answered HTTP {err.status} {err.reason}{detail}"
         ) from None
+    except TimeoutError as err:  # kfp.Client's own healthz loop gave up (an OSError subclass)
+        raise ClusterError(f"{action} failed: KFP server {host}: {err}") from None
     except (urllib3.exceptions.HTTPError, OSError) as err:
         raise ClusterError(
             f"{action} failed: cannot reach KFP server {host} ({type(err).__name__}); "
             "check the URL and the port-forward"
         ) from None
-    except TimeoutError as err:
-        raise ClusterError(f"{action} failed: KFP server {host}: {err}") from None
 
 
 def _client(host: str, token: str | None = None, namespace: str | None = None) -> kfp.Client:

@@ -192,21 +192,41 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
     return parse_config(data, source=str(path))
 
 
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "prepare": ("data",),
+    "regions": ("data", "region"),
+    "init": ("seed", "label", "budget"),
+    "train": ("seed", "device", "model", "train", "label"),
+    "evaluate": ("device", "train"),
+    "score": ("seed", "device", "acquisition", "train"),
+    "select": ("seed", "label", "budget"),
+    "oracle": ("label",),
+    "report": ("name", "budget"),
+}
+STRUCTURE_FIELDS = ("budget.rounds", "train.warm_start")  # fields that change the pipeline DAG
+
+
 def stage_params(cfg: ExperimentConfig, stage: str) -> str:
     """The JSON of the config sections a stage reads: its KFP input (and so its cache key)."""
-    sections = {
-        "prepare": ("data",),
-        "regions": ("data", "region"),
-        "init": ("seed", "label", "budget"),
-        "train": ("seed", "device", "model", "train", "label"),
-        "evaluate": ("device", "train"),
-        "score": ("seed", "device", "acquisition", "train"),
-        "select": ("seed", "label", "budget"),
-        "oracle": ("label",),
-        "report": ("name", "budget"),
-    }[stage]
     dumped = cfg.model_dump(mode="json")
-    return json.dumps({key: dumped[key] for key in sections}, sort_keys=True)
+    return json.dumps({key: dumped[key] for key in STAGE_SECTIONS[stage]}, sort_keys=True)
+
+
+def split_config(config_json: str, run_name: str = "") -> dict[str, str]:
+    """Validate a config (JSON) -> {"run_name": ..., then each stage's parameters in order}."""
+    cfg = parse_config(json.loads(config_json), source="config")
+    params = {stage: stage_params(cfg, stage) for stage in STAGE_SECTIONS}
+    return {"run_name": run_name or cfg.name, **params}
+
+
+def structure(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The settings that shape the compiled DAG; configs sharing them share one pipeline."""
+    dumped = cfg.model_dump(mode="json")
+    values = {}
+    for dotted in STRUCTURE_FIELDS:
+        section, field = dotted.split(".")
+        values[dotted] = dumped[section][field]
+    return values
 
 
 def config_hash(cfg: ExperimentConfig) -> str:

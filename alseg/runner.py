@@ -189,7 +189,9 @@ def run_local(
             tee = ProgressTee(log, terminal, display_names(spec))
             try:
                 with contextlib.redirect_stdout(tee), root_log_handler(tee):
-                    result = pipeline(run_name=run_name, experiment=experiment)
+                    result = pipeline(
+                        config=cfg.model_dump_json(), run_name=run_name, experiment=experiment
+                    )
             except RuntimeError as err:
                 reason = tee.last_failure or str(err)
                 raise PipelineFailed(f"{reason} (log: {log_path})") from None

@@ -1,16 +1,19 @@
-"""The AL experiment pipeline: prepare -> regions -> init -> oracle, then per round
+"""The AL experiment pipeline: configure -> prepare -> regions -> init -> oracle, then per round
 train -> evaluate [-> score -> select -> oracle], then report.
 
-Rounds are unrolled at compile time (KFP v2 has no loops with carried state). Every task gets only
-the config sections it reads (``alseg.config.stage_params``), so a changed setting re-executes
-exactly the tasks that depend on it, locally and on a cluster with caching on.
+The config is a runtime parameter (JSON); the ``configure`` task validates it and hands each stage
+only the sections it reads (``alseg.config.stage_params``), so a changed setting re-executes
+exactly the tasks that depend on it, locally and on a cluster with caching on. Rounds are unrolled
+at compile time (KFP v2 has no loops with carried state), so one compiled pipeline serves every
+config with the same structure (``alseg.config.structure``: rounds, warm start).
 """
 
 from collections.abc import Callable
 
 from kfp import dsl
 
-from alseg.config import ExperimentConfig, stage_params
+from alseg.config import ExperimentConfig, structure
+from components.configure import configure
 from components.evaluate import evaluate
 from components.init_labels import init_labels
 from components.oracle import oracle
@@ -25,134 +28,73 @@ PIPELINE_NAME = "al-experiment"
 
 
 def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None) -> Callable:
-    """A ``@dsl.pipeline`` for ``cfg`` with its rounds unrolled.
+    """A ``@dsl.pipeline`` shaped by ``cfg`` (rounds unrolled), taking ``cfg`` as its default.
 
     ``configure_task(task, stage)`` may add platform settings (GPU, retries, secrets) per task.
     """
-    params = {
-        stage: stage_params(cfg, stage)
-        for stage in (
-            "prepare",
-            "regions",
-            "init",
-            "train",
-            "evaluate",
-            "score",
-            "select",
-            "oracle",
-            "report",
-        )
-    }
+    shape = structure(cfg)
+    rounds, warm_start = shape["budget.rounds"], shape["train.warm_start"]
 
-    def step(
-        task: dsl.PipelineTask, stage: str, round_index: int | None = None
-    ) -> dsl.PipelineTask:
-        name = stage if round_index is None else f"round {round_index}: {stage}"
-        task.set_display_name(name)
+    def step(task: dsl.PipelineTask, stage: str, round_index: int | None = None):
+        task.set_display_name(stage if round_index is None else f"round {round_index}: {stage}")
         if configure_task is not None:
             configure_task(task, stage)
         return task
 
-    @dsl.pipeline(name=PIPELINE_NAME, description=f"alseg AL experiment '{cfg.name}'")
-    def al_experiment(run_name: str = cfg.name, experiment: str = "alseg") -> str:
+    @dsl.pipeline(name=PIPELINE_NAME, description="alseg active-learning experiment")
+    def al_experiment(
+        config: str = cfg.model_dump_json(), run_name: str = "", experiment: str = "alseg"
+    ) -> str:
+        params = step(configure(config=config, run_name=run_name), "configure").outputs
+        name = params["run_name"]
         prepared = step(prepare(params=params["prepare"]), "prepare").outputs["prepared"]
-        region_set = step(regions(params=params["regions"], prepared=prepared), "regions").outputs[
-            "regions"
-        ]
+        pool = step(regions(params=params["regions"], prepared=prepared), "regions")
+        pool = pool.outputs["regions"]
         init = step(
-            init_labels(params=params["init"], prepared=prepared, regions=region_set), "init"
+            init_labels(params=params["init"], prepared=prepared, regions=pool), "init"
         ).outputs["init"]
         labels = step(
-            oracle(
-                params=params["oracle"],
-                round_index=0,
-                queries=init,
-                prepared=prepared,
-                regions=region_set,
-                init=init,
-            ),
-            "oracle",
-            0,
-        )
-        labels = labels.outputs["labels"]
+            oracle(params=params["oracle"], round_index=0, queries=init, prepared=prepared,
+                   regions=pool, init=init),
+            "oracle", 0,
+        ).outputs["labels"]  # fmt: skip
         model = history = None
-        for r in range(cfg.budget.rounds):
-            train_args = {"previous_model": model} if cfg.train.warm_start and model else {}
+        for r in range(rounds):
+            warm = {"previous_model": model} if warm_start and model is not None else {}
             model = step(
-                train(
-                    params=params["train"],
-                    round_index=r,
-                    prepared=prepared,
-                    labels=labels,
-                    **train_args,
-                ),
-                "train",
-                r,
-            ).outputs["model"]
-            history_args = {"history": history} if history is not None else {}
+                train(params=params["train"], round_index=r, prepared=prepared, labels=labels,
+                      **warm),
+                "train", r,
+            ).outputs["model"]  # fmt: skip
+            earlier = {"history": history} if history is not None else {}
             history = step(
-                evaluate(
-                    params=params["evaluate"],
-                    round_index=r,
-                    run_name=run_name,
-                    experiment=experiment,
-                    prepared=prepared,
-                    model=model,
-                    labels=labels,
-                    **history_args,
-                ),
-                "evaluate",
-                r,
-            )
-            history = history.outputs["evaluation"]
-            if r == cfg.budget.rounds - 1:
+                evaluate(params=params["evaluate"], round_index=r, run_name=name,
+                         experiment=experiment, prepared=prepared, model=model, labels=labels,
+                         **earlier),
+                "evaluate", r,
+            ).outputs["evaluation"]  # fmt: skip
+            if r == rounds - 1:
                 break
             scores = step(
-                score(
-                    params=params["score"],
-                    round_index=r,
-                    prepared=prepared,
-                    regions=region_set,
-                    model=model,
-                ),
-                "score",
-                r,
-            ).outputs["scores"]
+                score(params=params["score"], round_index=r, prepared=prepared, regions=pool,
+                      model=model),
+                "score", r,
+            ).outputs["scores"]  # fmt: skip
             queries = step(
-                select_queries(
-                    params=params["select"],
-                    round_index=r + 1,
-                    scores=scores,
-                    init=init,
-                    labels=labels,
-                    regions=region_set,
-                ),
-                "select",
-                r,
-            ).outputs["queries"]
+                select_queries(params=params["select"], round_index=r + 1, scores=scores,
+                               init=init, labels=labels, regions=pool),
+                "select", r,
+            ).outputs["queries"]  # fmt: skip
             labels = step(
-                oracle(
-                    params=params["oracle"],
-                    round_index=r + 1,
-                    queries=queries,
-                    prepared=prepared,
-                    regions=region_set,
-                    init=init,
-                    previous_labels=labels,
-                ),
-                "oracle",
-                r + 1,
-            ).outputs["labels"]
+                oracle(params=params["oracle"], round_index=r + 1, queries=queries,
+                       prepared=prepared, regions=pool, init=init, previous_labels=labels),
+                "oracle", r + 1,
+            ).outputs["labels"]  # fmt: skip
         final = step(
-            report(
-                params=params["report"],
-                run_name=run_name,
-                experiment=experiment,
-                evaluation=history,
-                labels=labels,
-            ),
+            report(params=params["report"], run_name=name, experiment=experiment,
+                   evaluation=history, labels=labels),
             "report",
-        )
+        )  # fmt: skip
         return final.outputs["Output"]
 
     return al_experiment

@@ -62,17 +62,17 @@ def region_ovr_scores(
         raise ValueError(f"how must be one of {AGGREGATIONS}, got {how!r}; pick one of those")
     ensure_probs(probs)
     b, c, h, w = probs.shape
-    if kind == "ovr_entropy":
-        pix = ovr_entropy(probs)
-    else:
-        ent = pixel_uncertainty(probs, "entropy")  # (B, H, W)
-        pix = probs.to(torch.float32) * ent.unsqueeze(1)
     if not isinstance(regions, torch.Tensor) or tuple(regions.shape) != (b, h, w):
         shape = tuple(regions.shape) if isinstance(regions, torch.Tensor) else None
         raise ValueError(
             f"regions must be a ({b}, {h}, {w}) tensor (B, H, W), got {shape}; "
             "pass one region map per image at the resolution of probs"
         )
+    if kind == "ovr_entropy":
+        pix = ovr_entropy(probs)
+    else:
+        ent = pixel_uncertainty(probs, "entropy")  # (B, H, W)
+        pix = probs.to(torch.float32) * ent.unsqueeze(1)
     regions = regions.to(probs.device)
     folded = regions.unsqueeze(1).expand(b, c, h, w).reshape(b * c, h, w)
     agg = aggregate_regions(pix.reshape(b * c, h, w), folded, n_regions, how)  # (B*C, n)
@@ -175,8 +175,17 @@ def labelled_class_counts(
         region = np.arange(ids.size, dtype=np.int64)
     else:
         seqs = list(label_classes)
-        lens = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
-        ids = np.fromiter(itertools.chain.from_iterable(seqs), dtype=np.int64, count=lens.sum())
+        try:
+            lens = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
+        except TypeError as err:
+            raise ValueError(
+                "label_classes as a Python sequence must hold one sequence of class ids per "
+                f"region, got an element without len() ({err}); wrap dominant ids as [c] or "
+                "pass a 1-D np.ndarray"
+            ) from err
+        ids = np.fromiter(
+            itertools.chain.from_iterable(seqs), dtype=np.int64, count=int(lens.sum())
+        )
         region = np.repeat(np.arange(len(seqs), dtype=np.int64), lens)
     if ignore_index is not None:
         keep = ids != ignore_index

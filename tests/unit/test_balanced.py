@@ -1,0 +1,159 @@
+"""Unit tests for alseg.acquisition.balanced (PixBal, ClassBal, CBAL) on hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from alseg.acquisition.aggregate import aggregate_regions
+from alseg.acquisition.balanced import (
+    PriorAccumulator,
+    cbal_region_scores,
+    classbal_region_scores,
+    pixbal_class_prior,
+    pixbal_pixel_scores,
+    pixbal_region_scores,
+    pixbal_weights,
+    pool_class_prior,
+)
+
+
+def _probs_1x3x1x2() -> torch.Tensor:
+    """B=1, C=3, H=1, W=2: pixel 0 = [0.5, 0.3, 0.2], pixel 1 = [0.1, 0.3, 0.6]."""
+    p = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.3, 0.6]])  # (W, C)
+    return p.T.reshape(1, 3, 1, 2).contiguous()
+
+
+# ----------------------------------------------------------------------------- PixBal
+
+
+def test_pixbal_prior_weights_and_scores_by_hand() -> None:
+    probs = _probs_1x3x1x2()
+    # prior = mean over the 2 pixels: [(0.5+0.1)/2, (0.3+0.3)/2, (0.2+0.6)/2] = [0.3, 0.3, 0.4]
+    prior = pixbal_class_prior(probs)
+    torch.testing.assert_close(prior, torch.tensor([0.3, 0.3, 0.4]))
+    # nu = 10: w = (1 + 10 * 0.3)^-2 = 1/16 = 0.0625 (x2), (1 + 10 * 0.4)^-2 = 1/25 = 0.04
+    weights = pixbal_weights(prior, nu=10.0)
+    torch.testing.assert_close(weights, torch.tensor([0.0625, 0.0625, 0.04]))
+    # pixel 0: BvSB = 0.3 / 0.5 = 0.6, argmax 0 -> 0.6 * 0.0625 = 0.0375
+    # pixel 1: BvSB = 0.3 / 0.6 = 0.5, argmax 2 -> 0.5 * 0.04 = 0.02
+    scores = pixbal_pixel_scores(probs, weights)
+    assert scores.shape == (1, 1, 2) and scores.dtype == torch.float32
+    torch.testing.assert_close(scores, torch.tensor([[[0.0375, 0.02]]]))
+    # one region holding both pixels: mean = (0.0375 + 0.02) / 2 = 0.02875;
+    # region 1 has no pixels -> NaN
+    regions = torch.zeros(1, 1, 2, dtype=torch.long)
+    region_scores = pixbal_region_scores(probs, regions, 2, weights)
+    assert region_scores.shape == (1, 2)
+    assert region_scores[0, 0].item() == pytest.approx(0.02875, rel=1e-6)
+    assert math.isnan(region_scores[0, 1].item())
+    # two single-pixel regions: the pixel scores themselves
+    regions2 = torch.tensor([[[1, 0]]])
+    torch.testing.assert_close(
+        pixbal_region_scores(probs, regions2, 2, weights), torch.tensor([[0.02, 0.0375]])
+    )
+    torch.testing.assert_close(
+        pixbal_region_scores(probs, regions2, 2, weights),
+        aggregate_regions(scores, regions2, 2, "mean"),
+    )
+
+
+def test_pixbal_weights_nu_zero_is_plain_bvsb() -> None:
+    probs = _probs_1x3x1x2()
+    weights = pixbal_weights(torch.tensor([0.3, 0.3, 0.4]), nu=0.0)  # (1 + 0)^-2 = 1
+    torch.testing.assert_close(weights, torch.ones(3))
+    torch.testing.assert_close(pixbal_pixel_scores(probs, weights), torch.tensor([[[0.6, 0.5]]]))
+
+
+def test_prior_accumulator_averages_batch_means() -> None:
+    acc = PriorAccumulator()
+    # batch 1: one pixel [1, 0]; batch 2: three pixels [0, 1] -> batch means [1, 0] and [0, 1]
+    acc.update(torch.tensor([1.0, 0.0]).view(1, 2, 1, 1))
+    acc.update(torch.tensor([0.0, 1.0]).view(1, 2, 1, 1).expand(1, 2, 1, 3))
+    assert acc.n_batches == 2
+    # mean of the batch means = [0.5, 0.5] (MulActSeg), not the pixel mean [1/4, 3/4]
+    torch.testing.assert_close(acc.value(), torch.tensor([0.5, 0.5]))
+    # exact pixel-weighted pool mean: sums [1, 3] over 4 pixels = [0.25, 0.75]
+    torch.testing.assert_close(
+        pool_class_prior(torch.tensor([1.0, 3.0]), 4), torch.tensor([0.25, 0.75])
+    )
+
+
+def test_prior_accumulator_guards() -> None:
+    acc = PriorAccumulator()
+    with pytest.raises(ValueError, match="at least 1 batch"):
+        acc.value()
+    acc.update(torch.full((1, 2, 1, 1), 0.5))
+    with pytest.raises(ValueError, match="C=2"):
+        acc.update(torch.full((1, 3, 1, 1), 1 / 3))
+    with pytest.raises(ValueError, match="weights must be"):
+        pixbal_pixel_scores(_probs_1x3x1x2(), torch.ones(2))
+    with pytest.raises(ValueError, match="nu must be"):
+        pixbal_weights(torch.ones(3), nu=-1.0)
+
+
+# ----------------------------------------------------------------------------- ClassBal
+
+
+def test_classbal_four_regions_by_hand() -> None:
+    u = np.array([0.2, 0.6, 1.0, 0.4])
+    d = np.array([0, 0, 1, 0])
+    selected = np.array([False, False, False, True])
+    # rho = [3/4, 1/4, 0] (region 3 is selected but still counted); w = exp(-rho)
+    # minmax(u) with min 0.2, max 1.0: [0, 0.5, 1, 0.25]
+    # f = [e^-0.75 * 0, e^-0.75 * 0.5, e^-0.25 * 1, selected -> 0]
+    expected = np.array([0.0, 0.5 * math.exp(-0.75), math.exp(-0.25), 0.0])
+    out = classbal_region_scores(u, d, 3, selected)
+    np.testing.assert_allclose(out, expected)
+    assert out[2] == pytest.approx(0.778801, abs=1e-6)
+    assert out[1] == pytest.approx(0.236183, abs=1e-6)
+
+
+def test_classbal_empty_region_and_constant_u() -> None:
+    # region 2 has no pixels (NaN): not counted in rho, score stays NaN
+    u = torch.tensor([0.5, 0.5, float("nan")])
+    d = torch.tensor([1, 0, 0])
+    out = classbal_region_scores(u, d, 2, np.zeros(3, dtype=bool))
+    # rho = [1/2, 1/2]; max u = min u -> normalised term 1; f = exp(-0.5) for both
+    np.testing.assert_allclose(out[:2], [math.exp(-0.5)] * 2)
+    assert np.isnan(out[2])
+
+
+def test_classbal_guards() -> None:
+    with pytest.raises(ValueError, match="region_dominant_pred"):
+        classbal_region_scores(np.ones(2), np.array([0.0, 1.0]), 2, np.zeros(2, dtype=bool))
+    with pytest.raises(ValueError, match="selected_mask"):
+        classbal_region_scores(np.ones(2), np.array([0, 1]), 2, np.zeros(3, dtype=bool))
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        classbal_region_scores(np.ones(2), np.array([0, 2]), 2, np.zeros(2, dtype=bool))
+
+
+# ----------------------------------------------------------------------------- CBAL
+
+
+def test_cbal_two_classes_by_hand() -> None:
+    h = np.array([0.5, 0.3, 0.9, np.nan])
+    p = np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8], [np.nan, np.nan]])
+    delta = np.array([1, 3])  # normalised: [0.25, 0.75]
+    labelled = np.array([False, False, True, False])
+    out = cbal_region_scores(h, p, delta, 2.0, labelled)
+    # r0: |0.9 - 0.25| + |0.1 - 0.75| = 1.3 -> 0.5 - 2 * 1.3 = -2.1
+    # r1: |0.5 - 0.25| + |0.5 - 0.75| = 0.5 -> 0.3 - 2 * 0.5 = -0.7
+    # r2: labelled -> -inf; r3: no pixels -> NaN
+    np.testing.assert_allclose(out[:2], [-2.1, -0.7])
+    assert out[2] == -np.inf
+    assert np.isnan(out[3])
+    # lam = 0 gives the plain mean entropy
+    np.testing.assert_allclose(cbal_region_scores(h[:2], p[:2], delta, 0.0), [0.5, 0.3])
+
+
+def test_cbal_guards() -> None:
+    with pytest.raises(ValueError, match="positive sum"):
+        cbal_region_scores(np.ones(1), np.full((1, 2), 0.5), np.zeros(2))
+    with pytest.raises(ValueError, match="C=2"):
+        cbal_region_scores(np.ones(1), np.full((1, 2), 0.5), np.ones(3))
+    with pytest.raises(ValueError, match="labelled_mask"):
+        cbal_region_scores(np.ones(1), np.full((1, 2), 0.5), np.ones(2), 2.0, np.array([1]))
