@@ -42,3 +42,28 @@ compile: setup  ## pipeline IR YAML of a preset into build/
 
 clean:
 	rm -rf runs build .pytest_cache
+
+# Container images for the cluster (docker; not needed for `make run` / `make test`).
+# Names match components/__init__.py (CPU_IMAGE / GPU_IMAGE); with another REGISTRY or TAG, set
+# ALSEG_CPU_IMAGE / ALSEG_GPU_IMAGE when compiling. Extra flags: DOCKER_BUILD_ARGS="--build-arg
+# TORCH_INDEX_URL=..." (CPU image) or "--platform linux/amd64".
+REGISTRY ?= ghcr.io/alseg
+TAG      ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+DOCKER   ?= docker
+DOCKER_BUILD_ARGS ?=
+CPU_IMAGE_REF = $(REGISTRY)/alseg-python-cpu:$(TAG)
+GPU_IMAGE_REF = $(REGISTRY)/alseg-python-gpu:$(TAG)
+
+.PHONY: images image-cpu image-gpu push-images
+
+images: image-cpu image-gpu  ## build and tag both pipeline images (docker)
+
+image-cpu:
+	$(DOCKER) build -f images/cpu/Dockerfile -t $(CPU_IMAGE_REF) $(DOCKER_BUILD_ARGS) .
+
+image-gpu:
+	$(DOCKER) build -f images/gpu/Dockerfile -t $(GPU_IMAGE_REF) $(DOCKER_BUILD_ARGS) .
+
+push-images: images  ## build, then push both images to $(REGISTRY)
+	$(DOCKER) push $(CPU_IMAGE_REF)
+	$(DOCKER) push $(GPU_IMAGE_REF)

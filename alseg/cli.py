@@ -64,12 +64,74 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_compile(args: argparse.Namespace) -> int:
+def _compile_for_cluster(cfg: ExperimentConfig, output: str) -> Path:
+    from alseg.cluster import configure_task
     from alseg.runner import compile_pipeline
 
+    return compile_pipeline(cfg, output, configure_task(cfg.cluster))
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    output = compile_pipeline(cfg, args.output or f"build/{cfg.name}.yaml")
-    print(output)
+    print(_compile_for_cluster(cfg, args.output or f"build/{cfg.name}.yaml"))
+    return 0
+
+
+def _pipeline_arguments(cfg: ExperimentConfig, run_name: str, experiment: str) -> dict:
+    return {"config": cfg.model_dump_json(), "run_name": run_name, "experiment": experiment}
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from alseg import cluster
+
+    cfg = _config(args)
+    run_name = args.run_name or cfg.name
+    package = _compile_for_cluster(cfg, f"build/{run_name}.yaml")
+    run_id = cluster.submit(
+        str(package), args.host, run_name, args.experiment,
+        pipeline_root=args.pipeline_root or cfg.cluster.pipeline_root,
+        arguments=_pipeline_arguments(cfg, run_name, args.experiment),
+        enable_caching=not args.no_cache, token=args.token,
+    )  # fmt: skip
+    print(f"{run_id}\n{cluster.run_url(args.host, run_id)}")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from alseg import cluster
+
+    cluster.retry(args.run_id, args.host, token=args.token)
+    print(f"retrying the failed tasks of {args.run_id}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from alseg import cluster
+
+    state = cluster.status(args.run_id, args.host, token=args.token)
+    if args.json:
+        print(json.dumps(state, indent=1, default=str))
+        return 0
+    print(f"{state['name']} ({state['run_id']}): {state['state']}")
+    for task in state.get("tasks", []):
+        error = f" - {task['error']}" if task.get("error") else ""
+        print(f"  {task['name']}: {task['state']}{error}")
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from alseg import cluster
+
+    cfg = _config(args)
+    name = args.name or f"{cfg.name}-scheduled"
+    package = _compile_for_cluster(cfg, f"build/{name}.yaml")
+    job_id = cluster.schedule(
+        str(package), args.host, name, args.cron, args.experiment,
+        pipeline_root=args.pipeline_root or cfg.cluster.pipeline_root,
+        arguments=_pipeline_arguments(cfg, "", args.experiment),
+        max_concurrency=args.max_concurrency, enable_caching=not args.no_cache, token=args.token,
+    )  # fmt: skip
+    print(job_id)
     return 0
 
 
@@ -195,6 +257,42 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("-o", "--output", help="output YAML (default build/NAME.yaml)")
     comp.set_defaults(func=cmd_compile)
 
+    def with_host(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        endpoint = os.environ.get("KF_PIPELINES_ENDPOINT")
+        p.add_argument(
+            "--host",
+            default=endpoint,
+            required=endpoint is None,
+            help="KFP API endpoint (default: $KF_PIPELINES_ENDPOINT)",
+        )
+        p.add_argument("--token", help="bearer token (default: $KFP_TOKEN)")
+        return p
+
+    submit = with_host(with_config(sub.add_parser("submit", help="submit a run to a KFP cluster")))
+    submit.add_argument("--run-name")
+    submit.add_argument("--experiment", default="alseg", help="KFP and MLflow experiment")
+    submit.add_argument("--pipeline-root", help="default: the config's cluster.pipeline_root")
+    submit.add_argument("--no-cache", action="store_true")
+    submit.set_defaults(func=cmd_submit)
+
+    retry = with_host(sub.add_parser("retry", help="re-run only the failed tasks of a KFP run"))
+    retry.add_argument("run_id")
+    retry.set_defaults(func=cmd_retry)
+
+    status = with_host(sub.add_parser("status", help="state of a KFP run and its tasks"))
+    status.add_argument("run_id")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    schedule = with_host(with_config(sub.add_parser("schedule", help="recurring run on KFP")))
+    schedule.add_argument("--cron", required=True, help="5-field (or 6-field) cron expression")
+    schedule.add_argument("--name", help="recurring run name (default: NAME-scheduled)")
+    schedule.add_argument("--experiment", default="alseg")
+    schedule.add_argument("--pipeline-root")
+    schedule.add_argument("--max-concurrency", type=int, default=1)
+    schedule.add_argument("--no-cache", action="store_true")
+    schedule.set_defaults(func=cmd_schedule)
+
     step = sub.add_parser("step", help="run one stage on local folders")
     step.add_argument("stage", choices=sorted(STAGE_INPUTS))
     with_config(step)
@@ -206,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from alseg.cluster import ClusterError
     from alseg.data.readers import DataError
     from alseg.runner import PipelineFailed
     from alseg.storage import StorageError
@@ -219,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except PipelineFailed as err:
         print(f"alseg: pipeline failed: {err}", file=sys.stderr)
+        return 1
+    except ClusterError as err:
+        print(f"alseg: cluster error: {err}", file=sys.stderr)
         return 1
 
 

@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     import kfp
     from kfp.dsl import PipelineTask
 
-STAGES = ("prepare", "regions", "init", "train", "evaluate", "score", "select", "oracle", "report")
+STAGES = (
+    "configure", "prepare", "regions", "init", "train", "evaluate", "score", "select", "oracle",
+    "report",
+)  # fmt: skip
 TOKEN_ENV = "KFP_TOKEN"
 REQUEST_TIMEOUT_S = 30
 

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from alseg.cluster import ClusterProfile
+
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
@@ -116,6 +118,9 @@ class BudgetConfig(Strict):
 
 
 class ExperimentConfig(Strict):
+    """One AL experiment. ``cluster`` holds platform settings for compiled pipelines only (it is
+    no stage's input, so it never changes a cache key)."""
+
     name: str = "experiment"
     seed: NonNegativeInt = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -126,6 +131,7 @@ class ExperimentConfig(Strict):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     budget: BudgetConfig = BudgetConfig()
+    cluster: ClusterProfile = ClusterProfile()
 
 
 class ConfigError(ValueError):

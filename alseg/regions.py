@@ -281,7 +281,7 @@ def compute_region_maps(
 
     images: uint8 (N, H, W, 3) RGB, or N file paths (read with cv2 in the worker, BGR->RGB;
     an unreadable path raises ValueError naming it). workers: None -> os.cpu_count(),
-    1 -> no pool; otherwise a fork-context ProcessPoolExecutor over chunks of about
+    1 -> no pool; otherwise a forkserver-context ProcessPoolExecutor over chunks of about
     N / (4 * workers) images, with cv2.setNumThreads(1) in each worker.
     """
     _ensure_method_params(method, params)
@@ -306,8 +306,10 @@ def compute_region_maps(
         return _region_maps_chunk(images, method, params, out_hw)
     chunk = max(1, -(-n_images // (4 * n_workers)))
     chunks = [images[start : start + chunk] for start in range(0, n_images, chunk)]
+    context = get_context("forkserver")  # plain fork deadlocks once torch/OpenMP threads exist
+    context.set_forkserver_preload(["alseg.regions"])
     with ProcessPoolExecutor(
-        max_workers=n_workers, mp_context=get_context("fork"), initializer=_worker_init
+        max_workers=n_workers, mp_context=context, initializer=_worker_init
     ) as pool:
         futures = [pool.submit(_region_maps_chunk, part, method, params, out_hw) for part in chunks]
         results = [future.result() for future in futures]

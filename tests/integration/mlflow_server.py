@@ -28,16 +28,33 @@ class MlflowServer:
             self.process.wait(5)
 
 
-def start_mlflow_server(workdir: Path, s3: S3Server, artifact_bucket: str,
-                        timeout_s: float = 60) -> MlflowServer:
+def start_mlflow_server(
+    workdir: Path, s3: S3Server, artifact_bucket: str, timeout_s: float = 60
+) -> MlflowServer:
     (port,) = free_ports(1)
     mlflow = Path(sys.executable).parent / "mlflow"
-    env = {**os.environ, **s3.env(), "MLFLOW_S3_ENDPOINT_URL": s3.endpoint,
-           "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {
+        **os.environ,
+        **s3.env(),
+        "MLFLOW_S3_ENDPOINT_URL": s3.endpoint,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
     log = workdir / "mlflow-server.log"
-    command = [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-               "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-               "--artifacts-destination", f"s3://{artifact_bucket}/", "--serve-artifacts"]
+    command = [
+        str(mlflow),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{workdir / 'mlflow.db'}",
+        "--artifacts-destination",
+        f"s3://{artifact_bucket}/",
+        "--serve-artifacts",
+    ]
     process = subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     server = MlflowServer(f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + timeout_s

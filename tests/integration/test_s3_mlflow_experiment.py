@@ -34,12 +34,21 @@ def upload_folder(client, folder: Path, bucket: str, prefix: str) -> None:
             client.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(folder)}")
 
 
-def test_experiment_reads_dataset_from_s3_and_logs_to_mlflow_server(s3, bucket, mlflow_server,
-                                                                    tmp_path):
+def test_experiment_reads_dataset_from_s3_and_logs_to_mlflow_server(
+    s3, bucket, mlflow_server, tmp_path
+):
     upload_folder(s3.client(), write_folder_dataset(tmp_path / "data"), bucket, "tiny")
-    cfg = load_config(REPO / "configs" / "tiny.yaml", {
-        "data.dataset": "camvid", "data.root": f"s3://{bucket}/tiny", "data.image_size": [32, 40],
-        "region.size": 8, "budget.initial_clicks": 20, "budget.clicks_per_round": 10})
+    cfg = load_config(
+        REPO / "configs" / "tiny.yaml",
+        {
+            "data.dataset": "camvid",
+            "data.root": f"s3://{bucket}/tiny",
+            "data.image_size": [32, 40],
+            "region.size": 8,
+            "budget.initial_clicks": 20,
+            "budget.clicks_per_round": 10,
+        },
+    )
     report = run_local(cfg, run_name="s3-run", runs_dir=tmp_path / "runs", experiment="it")
     assert [r["clicks"] for r in report["rounds"]] == [20, 30]
 
@@ -53,9 +62,16 @@ def test_experiment_reads_dataset_from_s3_and_logs_to_mlflow_server(s3, bucket, 
 
 
 def test_retried_round_logging_does_not_duplicate_child_runs(mlflow_server):
-    metrics = {"round": 2, "miou": 0.5, "pixel_accuracy": 0.8, "clicks": 10,
-               "clicks_pct_of_pool": 1.0, "labeled_pixels_pct": 2.0, "classes": ["a", "b"],
-               "iou": [0.4, float("nan")]}
+    metrics = {
+        "round": 2,
+        "miou": 0.5,
+        "pixel_accuracy": 0.8,
+        "clicks": 10,
+        "clicks_pct_of_pool": 1.0,
+        "labeled_pixels_pct": 2.0,
+        "classes": ["a", "b"],
+        "iou": [0.4, float("nan")],
+    }
     first = tracking.log_round("retry-run", "it-retry", metrics)
     second = tracking.log_round("retry-run", "it-retry", {**metrics, "miou": 0.6})
     assert first == second

@@ -1,7 +1,8 @@
 """ClusterProfile -> compiled KFP IR: GPU only where it belongs, retries, secrets, resources.
 
-A 3-round pipeline has 17 tasks (rounds r = 0, 1, 2; score/select/oracle after rounds 0 and 1):
-  CPU: prepare, regions, init, oracle x3 (round 0 + after rounds 0, 1), select x2, report = 9
+A 3-round pipeline has 18 tasks (rounds r = 0, 1, 2; score/select/oracle after rounds 0 and 1):
+  CPU: configure, prepare, regions, init, oracle x3 (round 0 + after rounds 0, 1), select x2,
+       report                                                                           = 10
   GPU: train x3, evaluate x3, score x2                                                    = 8
 """
 
@@ -61,7 +62,7 @@ def test_stage_counts_of_three_rounds(default_docs: tuple[dict, dict]) -> None:
     stages = [stage for _, stage, _ in tasks_by_executor(spec)]
     assert set(stages) <= set(STAGES)
     assert sum(s in GPU_STAGES for s in stages) == 8  # 3 train + 3 evaluate + 2 score
-    assert sum(s not in GPU_STAGES for s in stages) == 9  # see the module docstring
+    assert sum(s not in GPU_STAGES for s in stages) == 10  # see the module docstring
 
 
 def test_accelerator_only_on_gpu_stages(default_docs: tuple[dict, dict]) -> None:
@@ -97,7 +98,7 @@ def test_cpu_and_memory_on_every_executor(default_docs: tuple[dict, dict]) -> No
 def test_retry_policy_on_every_task(default_docs: tuple[dict, dict]) -> None:
     spec, _ = default_docs
     tasks = spec["root"]["dag"]["tasks"]
-    assert len(tasks) == 17
+    assert len(tasks) == 18
     for name, task in tasks.items():
         assert task["retryPolicy"] == {
             "maxRetryCount": 2,
@@ -110,7 +111,7 @@ def test_retry_policy_on_every_task(default_docs: tuple[dict, dict]) -> None:
 def test_secret_and_config_map_env_on_every_executor(default_docs: tuple[dict, dict]) -> None:
     spec, platform = default_docs
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert set(k8s) == set(spec["deploymentSpec"]["executors"])  # all 17 executors
+    assert set(k8s) == set(spec["deploymentSpec"]["executors"])  # all 18 executors
     for label, cfg in k8s.items():
         (secret,) = cfg["secretAsEnv"]
         assert secret["secretName"] == "alseg-s3", label
