@@ -15,7 +15,13 @@ from typing import Any
 
 import yaml
 
-from alseg.config import ConfigError, ExperimentConfig, load_config, stage_params
+from alseg.config import (
+    ConfigError,
+    ExperimentConfig,
+    load_config,
+    pipeline_config_json,
+    stage_params,
+)
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
@@ -78,7 +84,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _pipeline_arguments(cfg: ExperimentConfig, run_name: str, experiment: str) -> dict:
-    return {"config": cfg.model_dump_json(), "run_name": run_name, "experiment": experiment}
+    return {"config": pipeline_config_json(cfg), "run_name": run_name, "experiment": experiment}
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

@@ -218,6 +218,12 @@ def stage_params(cfg: ExperimentConfig, stage: str) -> str:
     return json.dumps({key: dumped[key] for key in STAGE_SECTIONS[stage]}, sort_keys=True)
 
 
+def pipeline_config_json(cfg: ExperimentConfig) -> str:
+    """The config as the pipeline's ``config`` parameter (the compile-time cluster profile
+    is not part of it)."""
+    return cfg.model_dump_json(exclude={"cluster"})
+
+
 def split_config(config_json: str, run_name: str = "") -> dict[str, str]:
     """Validate a config (JSON) -> {"run_name": ..., then each stage's parameters in order}."""
     cfg = parse_config(json.loads(config_json), source="config")

@@ -24,7 +24,7 @@ from typing import TextIO
 import yaml
 
 from alseg import tracking
-from alseg.config import ExperimentConfig
+from alseg.config import ExperimentConfig, pipeline_config_json
 
 
 class PipelineFailed(RuntimeError):
@@ -162,7 +162,7 @@ def run_local(
         tracking.parent_run(
             run_name,
             experiment,
-            config=cfg.model_dump(mode="json"),
+            config=json.loads(pipeline_config_json(cfg)),
             tags={
                 "alseg.dataset": cfg.data.dataset,
                 "alseg.label": cfg.label.type,
@@ -190,7 +190,7 @@ def run_local(
             try:
                 with contextlib.redirect_stdout(tee), root_log_handler(tee):
                     result = pipeline(
-                        config=cfg.model_dump_json(), run_name=run_name, experiment=experiment
+                        config=pipeline_config_json(cfg), run_name=run_name, experiment=experiment
                     )
             except RuntimeError as err:
                 reason = tee.last_failure or str(err)

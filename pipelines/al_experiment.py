@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from kfp import dsl
 
-from alseg.config import ExperimentConfig, structure
+from alseg.config import ExperimentConfig, pipeline_config_json, structure
 from components.configure import configure
 from components.evaluate import evaluate
 from components.init_labels import init_labels
@@ -43,7 +43,7 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
 
     @dsl.pipeline(name=PIPELINE_NAME, description="alseg active-learning experiment")
     def al_experiment(
-        config: str = cfg.model_dump_json(), run_name: str = "", experiment: str = "alseg"
+        config: str = pipeline_config_json(cfg), run_name: str = "", experiment: str = "alseg"
     ) -> str:
         params = step(configure(config=config, run_name=run_name), "configure").outputs
         name = params["run_name"]
