@@ -77,26 +77,50 @@ def _compile_for_cluster(cfg: ExperimentConfig, output: str) -> Path:
     return compile_pipeline(cfg, output, configure_task(cfg.cluster))
 
 
+def _is_sweep(path: str) -> bool:
+    data = yaml.safe_load(Path(path).read_text()) if Path(path).is_file() else None
+    return isinstance(data, dict) and "grid" in data
+
+
+def _cluster_package(args: argparse.Namespace, name: str | None, experiment: str) -> tuple:
+    """Compile CONFIG or GRID for the cluster -> (package path, name, pipeline root, arguments)."""
+    from alseg.cluster import configure_task
+    from alseg.runner import write_spec
+
+    if _is_sweep(args.config):
+        from alseg.sweeps import load_sweep
+        from pipelines.sweep import build_sweep
+
+        sweep = load_sweep(args.config, _overrides(args.set or []))
+        cfg, name = sweep.configs[0], name or sweep.name
+        pipeline = build_sweep(sweep.name, sweep.configs, sweep.parallelism,
+                               configure_task(cfg.cluster))  # fmt: skip
+        package = write_spec(pipeline, f"build/{name}.yaml")
+        arguments = {"experiment": experiment}
+    else:
+        cfg = _config(args)
+        name = name or cfg.name
+        package = _compile_for_cluster(cfg, f"build/{name}.yaml")
+        arguments = {
+            "config": pipeline_config_json(cfg),
+            "run_name": name,
+            "experiment": experiment,
+        }
+    return package, name, args.pipeline_root or cfg.cluster.pipeline_root, arguments
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     cfg = _config(args)
     print(_compile_for_cluster(cfg, args.output or f"build/{cfg.name}.yaml"))
     return 0
 
 
-def _pipeline_arguments(cfg: ExperimentConfig, run_name: str, experiment: str) -> dict:
-    return {"config": pipeline_config_json(cfg), "run_name": run_name, "experiment": experiment}
-
-
 def cmd_submit(args: argparse.Namespace) -> int:
     from alseg import cluster
 
-    cfg = _config(args)
-    run_name = args.run_name or cfg.name
-    package = _compile_for_cluster(cfg, f"build/{run_name}.yaml")
+    package, name, root, arguments = _cluster_package(args, args.run_name, args.experiment)
     run_id = cluster.submit(
-        str(package), args.host, run_name, args.experiment,
-        pipeline_root=args.pipeline_root or cfg.cluster.pipeline_root,
-        arguments=_pipeline_arguments(cfg, run_name, args.experiment),
+        str(package), args.host, name, args.experiment, pipeline_root=root, arguments=arguments,
         enable_caching=not args.no_cache, token=args.token,
     )  # fmt: skip
     print(f"{run_id}\n{cluster.run_url(args.host, run_id)}")
@@ -128,16 +152,27 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_schedule(args: argparse.Namespace) -> int:
     from alseg import cluster
 
-    cfg = _config(args)
-    name = args.name or f"{cfg.name}-scheduled"
-    package = _compile_for_cluster(cfg, f"build/{name}.yaml")
+    package, name, root, arguments = _cluster_package(args, args.name, args.experiment)
+    if "run_name" in arguments:
+        arguments["run_name"] = ""  # each scheduled run is named after the config
     job_id = cluster.schedule(
-        str(package), args.host, name, args.cron, args.experiment,
-        pipeline_root=args.pipeline_root or cfg.cluster.pipeline_root,
-        arguments=_pipeline_arguments(cfg, "", args.experiment),
+        str(package), args.host, f"{name}-scheduled" if not args.name else name, args.cron,
+        args.experiment, pipeline_root=root, arguments=arguments,
         max_concurrency=args.max_concurrency, enable_caching=not args.no_cache, token=args.token,
     )  # fmt: skip
     print(job_id)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from alseg.runner import run_sweep
+    from alseg.stages.report import sweep_table
+    from alseg.sweeps import load_sweep
+
+    sweep = load_sweep(args.grid, _overrides(args.set or []))
+    report = run_sweep(sweep.name, sweep.configs, sweep.parallelism, runs_dir=args.runs_dir,
+                       experiment=args.experiment, caching=not args.no_cache)  # fmt: skip
+    print(f"\n{sweep_table(report['experiments'])}\n\nwall {report['wall_seconds']} s")
     return 0
 
 
@@ -259,6 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="execute every step again")
     run.set_defaults(func=cmd_run)
 
+    sweep = sub.add_parser("sweep", help="run a grid of experiments locally (sweep pipeline)")
+    sweep.add_argument("grid", help="sweep grid (YAML), e.g. configs/sweeps/policies.yaml")
+    sweep.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a field of every experiment"
+    )
+    sweep.add_argument("--runs-dir", default="runs")
+    sweep.add_argument("--experiment", default="alseg", help="MLflow experiment name")
+    sweep.add_argument("--no-cache", action="store_true")
+    sweep.set_defaults(func=cmd_sweep)
+
     comp = with_config(sub.add_parser("compile", help="write the pipeline IR YAML"))
     comp.add_argument("-o", "--output", help="output YAML (default build/NAME.yaml)")
     comp.set_defaults(func=cmd_compile)
@@ -274,7 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--token", help="bearer token (default: $KFP_TOKEN)")
         return p
 
-    submit = with_host(with_config(sub.add_parser("submit", help="submit a run to a KFP cluster")))
+    submit = with_host(
+        with_config(
+            sub.add_parser(
+                "submit", help="submit an experiment (CONFIG) or a sweep (GRID) to a KFP cluster"
+            )
+        )
+    )
     submit.add_argument("--run-name")
     submit.add_argument("--experiment", default="alseg", help="KFP and MLflow experiment")
     submit.add_argument("--pipeline-root", help="default: the config's cluster.pipeline_root")
@@ -290,7 +341,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    schedule = with_host(with_config(sub.add_parser("schedule", help="recurring run on KFP")))
+    schedule = with_host(
+        with_config(
+            sub.add_parser(
+                "schedule", help="recurring run of an experiment (CONFIG) or a sweep (GRID) on KFP"
+            )
+        )
+    )
     schedule.add_argument("--cron", required=True, help="5-field (or 6-field) cron expression")
     schedule.add_argument("--name", help="recurring run name (default: NAME-scheduled)")
     schedule.add_argument("--experiment", default="alseg")

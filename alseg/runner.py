@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -33,21 +32,27 @@ class PipelineFailed(RuntimeError):
 
 def compile_pipeline(cfg: ExperimentConfig, output: str | Path, configure_task=None) -> Path:
     """Write the pipeline IR YAML for ``cfg``."""
-    from kfp import compiler
-
     from pipelines.al_experiment import build_pipeline
+
+    return write_spec(build_pipeline(cfg, configure_task), output)
+
+
+def write_spec(pipeline_func, output: str | Path) -> Path:
+    from kfp import compiler
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(cfg, configure_task), str(output))
+    compiler.Compiler().compile(pipeline_func, str(output))
     return output
 
 
 def display_names(spec_path: Path) -> dict[str, str]:
-    """KFP task name -> display name (``round 1: train``), read from the compiled spec."""
+    """KFP task name -> display name (``round 1: train``) over every DAG of the compiled spec."""
     spec = next(yaml.safe_load_all(spec_path.read_text()))
-    tasks = spec["root"]["dag"]["tasks"]
-    return {name: task["taskInfo"]["name"] for name, task in tasks.items()}
+    dags = [spec["root"]["dag"]] + [
+        c["dag"] for c in spec.get("components", {}).values() if "dag" in c
+    ]
+    return {name: task["taskInfo"]["name"] for dag in dags for name, task in dag["tasks"].items()}
 
 
 class ProgressTee(io.TextIOBase):
@@ -136,6 +141,51 @@ def patched_environ(values: dict[str, str]):
                 os.environ[key] = value
 
 
+def execute_locally(
+    pipeline_func,
+    arguments: dict,
+    log_name: str,
+    runs_dir: Path,
+    caching: bool,
+    terminal: TextIO,
+    banner: str,
+) -> str:
+    """Run a compiled-able pipeline under kfp.local with progress lines; return its output."""
+    from kfp import local
+
+    for sub in ("pipeline_root", "kfp_cache", "workspace", "tmp", "logs", "specs"):
+        (runs_dir / sub).mkdir(parents=True, exist_ok=True)
+    spec = write_spec(pipeline_func, runs_dir / "specs" / f"{log_name}.yaml")
+    log_path = runs_dir / "logs" / f"{log_name}.log"
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(runs_dir / "pipeline_root"),
+        workspace_root=str(runs_dir / "workspace"),
+        enable_caching=caching,
+        cache_root=str(runs_dir / "kfp_cache"),
+        raise_on_error=True,
+    )
+    warnings.filterwarnings("ignore", message=".*no effect in the current local runner")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    print(f"alseg: {banner}; log: {log_path}", file=terminal, flush=True)
+    with open(log_path, "a") as log:
+        tee = ProgressTee(log, terminal, display_names(spec))
+        try:
+            with contextlib.redirect_stdout(tee), root_log_handler(tee):
+                return pipeline_func(**arguments).output
+        except RuntimeError as err:
+            reason = tee.last_failure or str(err)
+            raise PipelineFailed(f"{reason} (log: {log_path})") from None
+
+
+def _open_parent_run(cfg: ExperimentConfig, run_name: str, experiment: str) -> None:
+    tracking.parent_run(
+        run_name, experiment, config=json.loads(pipeline_config_json(cfg)),
+        tags={"alseg.dataset": cfg.data.dataset, "alseg.label": cfg.label.type,
+              "alseg.acquisition": cfg.acquisition.policy},
+    )  # fmt: skip
+
+
 def run_local(
     cfg: ExperimentConfig,
     run_name: str | None = None,
@@ -145,57 +195,45 @@ def run_local(
     terminal: TextIO | None = None,
 ) -> dict:
     """Compile and run the pipeline under kfp.local; return the report (AL curve, AuALC, Gini)."""
-    from kfp import local
-
     from pipelines.al_experiment import build_pipeline
 
-    terminal = terminal or sys.stdout
     run_name = run_name or cfg.name
     runs_dir = Path(runs_dir).resolve()
-    for sub in ("pipeline_root", "kfp_cache", "workspace", "tmp", "logs", "specs"):
-        (runs_dir / sub).mkdir(parents=True, exist_ok=True)
-    spec = compile_pipeline(cfg, runs_dir / "specs" / f"{run_name}.yaml")
-    log_path = runs_dir / "logs" / f"{run_name}.log"
     start = time.perf_counter()
     with patched_environ(local_environment(runs_dir)):
-        tempfile.tempdir = None  # re-read TMPDIR
-        tracking.parent_run(
-            run_name,
-            experiment,
-            config=json.loads(pipeline_config_json(cfg)),
-            tags={
-                "alseg.dataset": cfg.data.dataset,
-                "alseg.label": cfg.label.type,
-                "alseg.acquisition": cfg.acquisition.policy,
-            },
-        )
-        local.init(
-            runner=local.SubprocessRunner(use_venv=False),
-            pipeline_root=str(runs_dir / "pipeline_root"),
-            workspace_root=str(runs_dir / "workspace"),
-            enable_caching=caching,
-            cache_root=str(runs_dir / "kfp_cache"),
-            raise_on_error=True,
-        )
-        pipeline = build_pipeline(cfg)
-        warnings.filterwarnings("ignore", message=".*no effect in the current local runner")
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
-        print(
-            f"alseg: running '{run_name}' ({cfg.budget.rounds} rounds); log: {log_path}",
-            file=terminal,
-            flush=True,
-        )
-        with open(log_path, "a") as log:
-            tee = ProgressTee(log, terminal, display_names(spec))
-            try:
-                with contextlib.redirect_stdout(tee), root_log_handler(tee):
-                    result = pipeline(
-                        config=pipeline_config_json(cfg), run_name=run_name, experiment=experiment
-                    )
-            except RuntimeError as err:
-                reason = tee.last_failure or str(err)
-                raise PipelineFailed(f"{reason} (log: {log_path})") from None
-    tempfile.tempdir = None
-    report = json.loads(result.output)
+        _open_parent_run(cfg, run_name, experiment)
+        arguments = {"config": pipeline_config_json(cfg), "run_name": run_name,
+                     "experiment": experiment}  # fmt: skip
+        output = execute_locally(
+            build_pipeline(cfg), arguments, run_name, runs_dir, caching, terminal or sys.stdout,
+            f"running '{run_name}' ({cfg.budget.rounds} rounds)",
+        )  # fmt: skip
+    report = json.loads(output)
+    report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    return report
+
+
+def run_sweep(
+    name: str,
+    configs: list[ExperimentConfig],
+    parallelism: int = 1,
+    runs_dir: str | Path = "runs",
+    experiment: str = "alseg",
+    caching: bool = True,
+    terminal: TextIO | None = None,
+) -> dict:
+    """Run the sweep pipeline (ParallelFor over ``configs``) locally; return the sweep report."""
+    from pipelines.sweep import build_sweep
+
+    runs_dir = Path(runs_dir).resolve()
+    start = time.perf_counter()
+    with patched_environ(local_environment(runs_dir)):
+        for cfg in configs:
+            _open_parent_run(cfg, cfg.name, experiment)
+        output = execute_locally(
+            build_sweep(name, configs, parallelism), {"experiment": experiment}, name, runs_dir,
+            caching, terminal or sys.stdout, f"sweep '{name}' ({len(configs)} experiments)",
+        )  # fmt: skip
+    report = json.loads(output)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     return report

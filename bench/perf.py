@@ -200,13 +200,13 @@ def main() -> None:
         print(f"CamVid not found at {camvid}: skipping the CamVid rows")
     if not args.skip_pipeline:
         results[0].update(bench_pipeline(REPO / "configs/default.yaml", runs_dir))
-    print(json.dumps(results, indent=1))
     for row in results:
-        print(f"\n## {row['dataset']} ({row['resolution']})")
+        print(f"\n## {row['dataset']} ({row['resolution']}, {row['images']} images)")
         for key, value in row.items():
             if isinstance(value, float):
-                print(f"  {key:32s} {value:10.3f}")
+                print(f"  {key:34s} {value:10.3f}")
     (runs_dir / "bench.json").write_text(json.dumps(results, indent=1))
+    print(f"\nraw numbers: {runs_dir / 'bench.json'}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ labelled class distribution (alseg.metrics.gini).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +66,27 @@ def run(params: dict, history_dir: str | Path, labels_dir: str | Path, out_dir: 
         write_json(tmp / "report.json", report)
         (tmp / "report.md").write_text(text)
     return report
+
+
+def sweep_table(reports: list[dict]) -> str:
+    """One row per experiment: mIoU per round (at its clicks), final mIoU, AuALC, Gini."""
+    rounds = max(len(r["rounds"]) for r in reports)
+    head = ["experiment", *[f"r{i} mIoU" for i in range(rounds)], "clicks", "AuALC", "Gini"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in sorted(reports, key=lambda r: r["name"]):
+        curve = [f"{100 * m['miou']:.2f}" for m in r["rounds"]]
+        clicks = "/".join(str(m["clicks"]) for m in r["rounds"])
+        lines.append(f"| {r['name']} | {' | '.join(curve)} | {clicks} | {r['auALC']:.2f} | "
+                     f"{r['gini']:.3f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def run_sweep_report(name: str, reports: list[str], out_dir: str | Path) -> dict:
+    """Combine the experiments' reports (JSON strings) into one sweep report."""
+    parsed = [json.loads(r) for r in reports]
+    summary = {"name": name, "experiments": parsed}
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        write_json(tmp / "sweep.json", summary)
+        (tmp / "sweep.md").write_text(f"# sweep {name}\n\n{sweep_table(parsed)}\n")
+    return summary

@@ -508,7 +508,7 @@ def test_nightly_cronworkflow(docs: list[Doc]) -> None:
     assert container["command"] == [
         "alseg",
         "submit",
-        "configs/default.yaml",
+        "configs/sweeps/nightly.yaml",
         "--host",
         KFP_HOST,
         "--experiment",

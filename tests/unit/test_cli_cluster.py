@@ -86,3 +86,16 @@ def test_server_error_exits_1_with_one_line(stub, capsys) -> None:
     assert main(["submit", str(REPO / "configs/tiny.yaml"), "--host", stub.url]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("alseg: cluster error:") and "HTTP 500" in err and "\n" not in err
+
+
+def test_submit_a_sweep_grid_compiles_the_sweep_pipeline(stub) -> None:
+    grid = REPO / "configs" / "sweeps" / "nightly.yaml"
+    assert main(["submit", str(grid), "--host", stub.url, "--experiment", "nightly"]) == 0
+    (create,) = stub.find("POST", f"{API}/runs")
+    assert create.body["display_name"] == "nightly"
+    assert create.body["runtime_config"]["parameters"] == {"experiment": "nightly"}
+    spec = create.body["pipeline_spec"]["pipeline_spec"]
+    loop = next(t for t in spec["root"]["dag"]["tasks"].values() if "parameterIterator" in t)
+    assert loop["iteratorPolicy"]["parallelismLimit"] == 4
+    items = spec["root"]["inputDefinitions"]["parameters"]["configs"]["defaultValue"]
+    assert len(items) == 8 and json.loads(items[0])["data"]["root"] == "s3://alseg-datasets/camvid"
