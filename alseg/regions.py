@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import cv2
@@ -265,11 +264,6 @@ def _region_maps_chunk(
     return np.stack(maps).astype(np.int32, copy=False)
 
 
-def _worker_init() -> None:
-    """Pool initialiser: one OpenCV thread per worker process."""
-    cv2.setNumThreads(1)
-
-
 def compute_region_maps(
     images: np.ndarray | Sequence[str],
     method: str,
@@ -279,10 +273,11 @@ def compute_region_maps(
 ) -> np.ndarray:
     """Region maps of N images -> (N, H_out, W_out) int32, identical to the serial result.
 
-    images: uint8 (N, H, W, 3) RGB, or N file paths (read with cv2 in the worker, BGR->RGB;
-    an unreadable path raises ValueError naming it). workers: None -> os.cpu_count(),
-    1 -> no pool; otherwise a forkserver-context ProcessPoolExecutor over chunks of about
-    N / (4 * workers) images, with cv2.setNumThreads(1) in each worker.
+    images: uint8 (N, H, W, 3) RGB (e.g. a memory map; shared, never copied), or N file paths
+    (read with cv2 in the worker, BGR->RGB; an unreadable path raises ValueError naming it).
+    workers: None -> os.cpu_count(). Images are processed by a thread pool over chunks of about
+    N / (4 * workers) images with OpenCV single-threaded: OpenCV releases the GIL, so threads scale
+    like processes without their start-up, pickling and fork-after-threads hazards.
     """
     _ensure_method_params(method, params)
     if len(out_hw) != 2 or min(out_hw) < 1:
@@ -296,24 +291,23 @@ def compute_region_maps(
     elif isinstance(images, str):
         raise ValueError(f"expected a sequence of paths, got one string {images!r}; wrap it")
     n_images = len(images)
-    out_shape = (0, int(out_hw[0]), int(out_hw[1]))
     if n_images == 0:
-        return np.zeros(out_shape, dtype=np.int32)
+        return np.zeros((0, int(out_hw[0]), int(out_hw[1])), dtype=np.int32)
     n_workers = (os.cpu_count() or 1) if workers is None else workers
     _ensure_positive("workers", n_workers)
     n_workers = min(n_workers, n_images)
-    if n_workers == 1:
-        return _region_maps_chunk(images, method, params, out_hw)
     chunk = max(1, -(-n_images // (4 * n_workers)))
-    chunks = [images[start : start + chunk] for start in range(0, n_images, chunk)]
-    context = get_context("forkserver")  # plain fork deadlocks once torch/OpenMP threads exist
-    context.set_forkserver_preload(["alseg.regions"])
-    with ProcessPoolExecutor(
-        max_workers=n_workers, mp_context=context, initializer=_worker_init
-    ) as pool:
-        futures = [pool.submit(_region_maps_chunk, part, method, params, out_hw) for part in chunks]
-        results = [future.result() for future in futures]
-    return np.concatenate(results, axis=0)
+    starts = range(0, n_images, chunk)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            parts = list(pool.map(
+                lambda start: _region_maps_chunk(images[start : start + chunk], method, params,
+                                                 out_hw), starts))  # fmt: skip
+    finally:
+        cv2.setNumThreads(threads)
+    return np.concatenate(parts, axis=0)
 
 
 # ---------------------------------------------------------------------------------------------

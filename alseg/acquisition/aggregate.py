@@ -13,8 +13,11 @@ import torch
 AGGREGATIONS: tuple[str, ...] = ("mean", "max", "p95")
 
 
-def _check_regions(regions: torch.Tensor, hw_shape: tuple[int, ...], n_regions: int) -> None:
-    """Guard: integer (B, H, W) ids matching ``hw_shape`` with -1 <= id < n_regions."""
+def _check_regions(regions: torch.Tensor, hw_shape: tuple[int, ...], n_regions: int) -> bool:
+    """Guard: integer (B, H, W) ids matching ``hw_shape`` with -1 <= id < n_regions.
+
+    Returns True when every pixel has a region (no -1), which lets callers skip masking.
+    """
     if not isinstance(regions, torch.Tensor):
         raise ValueError(
             f"regions must be a torch.Tensor (B, H, W), got {type(regions).__name__}; "
@@ -44,15 +47,22 @@ def _check_regions(regions: torch.Tensor, hw_shape: tuple[int, ...], n_regions: 
                 f"region ids must be >= -1 (-1 = no region), got min id {lo}; "
                 "mark pixels outside every region with -1"
             )
+        return lo >= 0
+    return True
 
 
-def _flat_segments(regions: torch.Tensor, n_regions: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(valid mask (B, H, W) bool, flat segment id b * n_regions + r for valid pixels (P,))."""
+def _flat_segments(
+    regions: torch.Tensor, n_regions: int, all_valid: bool = False
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """(valid mask (B, H, W) bool or None if every pixel is valid, flat segment id
+    b * n_regions + r of the valid pixels (P,))."""
     regions = regions.long()
-    valid = regions >= 0
     batch = torch.arange(regions.shape[0], device=regions.device).view(-1, 1, 1)
-    seg = (batch * n_regions + regions)[valid]
-    return valid, seg
+    seg = batch * n_regions + regions
+    if all_valid:
+        return None, seg.reshape(-1)
+    valid = regions >= 0
+    return valid, seg[valid]
 
 
 def _acc_dtype(t: torch.Tensor) -> torch.dtype:
@@ -83,11 +93,12 @@ def aggregate_regions(
         raise ValueError(
             f"pixel_scores must be floating, got dtype {pixel_scores.dtype}; cast with .float()"
         )
-    _check_regions(regions, tuple(pixel_scores.shape), n_regions)
+    all_valid = _check_regions(regions, tuple(pixel_scores.shape), n_regions)
     regions = regions.to(pixel_scores.device)
     n_seg = pixel_scores.shape[0] * n_regions
-    valid, seg = _flat_segments(regions, n_regions)
-    vals = pixel_scores[valid].to(_acc_dtype(pixel_scores))
+    valid, seg = _flat_segments(regions, n_regions, all_valid)
+    vals = pixel_scores.reshape(-1) if valid is None else pixel_scores[valid]
+    vals = vals.to(_acc_dtype(pixel_scores))
     counts = torch.bincount(seg, minlength=n_seg)
     nan = torch.tensor(float("nan"), dtype=vals.dtype, device=vals.device)
 
