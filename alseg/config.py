@@ -82,8 +82,21 @@ class LabelConfig(Strict):
 
 
 class AcquisitionConfig(Strict):
-    policy: Literal["random", "entropy", "least_confidence", "margin", "bvsb"] = "entropy"
-    aggregation: Literal["mean", "max", "p95"] = "mean"
+    """How regions are scored and chosen (ALGORITHMS.md section 3)."""
+
+    policy: Literal[
+        "random", "entropy", "least_confidence", "margin", "bvsb",
+        "classbal", "pixbal", "cbal", "oreal",
+    ] = "entropy"  # fmt: skip
+    aggregation: Literal["mean", "max", "p95"] = Field(
+        "mean", description="pixel -> region reduction (uncertainty policies and oreal)"
+    )
+    nu: Annotated[float, Field(ge=0)] = Field(12.0, description="PixBal class-weight coefficient")
+    cbal_lambda: Annotated[float, Field(ge=0)] = 2.0
+    ovr_kind: Literal["ovr_entropy", "prob_x_entropy"] = "ovr_entropy"
+    background_class: NonNegativeInt | None = Field(
+        None, description="OREAL/CBAL: class whose labelled count is forced to 0 (oversampled)"
+    )
     batch_size: PositiveInt = 8
 
 
@@ -205,7 +218,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "train": ("seed", "device", "model", "train", "label"),
     "evaluate": ("device", "train"),
     "score": ("seed", "device", "acquisition", "train"),
-    "select": ("seed", "label", "budget"),
+    "select": ("seed", "label", "budget", "acquisition"),
     "oracle": ("label",),
     "report": ("name", "budget"),
 }

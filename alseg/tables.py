@@ -40,7 +40,13 @@ SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
     "scores": pa.schema(
-        [("image_index", pa.int32()), ("region_id", pa.int32()), ("score", pa.float32())]
+        [
+            ("image_index", pa.int32()),
+            ("region_id", pa.int32()),
+            ("score", pa.float32()),
+            ("pred_class", pa.int16()),  # -1 unless the policy needs it (classbal)
+            ("vector", pa.list_(pa.float32())),  # per-class statistics, empty unless needed
+        ]
     ),
     "queries": pa.schema(
         [

@@ -19,6 +19,13 @@ import numpy as np
 import pyarrow as pa
 
 from alseg import IGNORE, oracle
+from alseg.acquisition.oreal import (
+    items_per_class,
+    labelled_class_counts,
+    oreal_select,
+    oreal_select_weak,
+)
+from alseg.acquisition.policies import region_scores
 from alseg.acquisition.select import random_scores, select_under_budget
 from alseg.data.prepared import PreparedDataset
 from alseg.stages.common import read_json, region_keys, round_seed, write_json
@@ -98,6 +105,34 @@ def labeled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
     return np.isin(keys, done)
 
 
+def _pool_statistics(table: pa.Table, scores_dir: Path) -> dict[str, np.ndarray]:
+    """The scores table's columns aligned with the regions table's rows (missing -> NaN / -1)."""
+    scored = read_table(scores_dir / "scores.parquet", "scores")
+    stride = int(table["region_id"].to_numpy().max()) + 1
+    keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
+    order = np.argsort(keys)
+    rows = order[np.searchsorted(keys[order], region_keys(
+        scored["image_index"].to_numpy(), scored["region_id"].to_numpy(), stride))]  # fmt: skip
+    score = np.full(len(table), np.nan, np.float32)
+    score[rows] = scored["score"].to_numpy()
+    pred_class = np.full(len(table), -1, np.int64)
+    pred_class[rows] = scored["pred_class"].to_numpy()
+    width = len(scored["vector"][0]) if len(scored) else 0
+    vector = np.full((len(table), width), np.nan, np.float32)
+    if width:
+        vector[rows] = scored["vector"].combine_chunks().flatten().to_numpy().reshape(-1, width)
+    return {"score": score, "pred_class": pred_class, "vector": vector}
+
+
+def labelled_class_counts_of(labels: pa.Table, num_classes: int) -> np.ndarray:
+    """n_c: labelled regions whose label holds class c (the dominant class under dominant labels,
+    every class present otherwise) -> (C,) int64."""
+    if len(labels) and labels["label_type"][0].as_py() == "dominant":
+        dominant = labels["dominant"].to_numpy().astype(np.int64)
+        return labelled_class_counts(dominant[dominant >= 0], num_classes)
+    return labelled_class_counts(labels["classes"].to_pylist(), num_classes)
+
+
 def run_select(
     params: dict,
     round_index: int,
@@ -107,24 +142,37 @@ def run_select(
     regions_dir: str | Path,
     out_dir: str | Path,
 ) -> dict:
-    """Rank unlabelled regions by score and take them until the round's click budget is spent."""
+    """Rank unlabelled regions with the policy and take them until the click budget is spent.
+
+    OREAL picks per class (ItemsPerClass from the labelled class counts); every other policy
+    ranks one score per region (alseg.acquisition.policies.region_scores).
+    """
     table, _ = _regions(Path(regions_dir))
-    scores_table = read_table(Path(scores_dir) / "scores.parquet", "scores")
-    stride = int(table["region_id"].to_numpy().max()) + 1
-    keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
-    score_keys = region_keys(
-        scores_table["image_index"].to_numpy(), scores_table["region_id"].to_numpy(), stride
-    )
-    scores = np.full(len(table), np.nan, np.float32)
-    order = np.argsort(keys)
-    scores[order[np.searchsorted(keys[order], score_keys)]] = scores_table["score"].to_numpy()
+    pool = _pool_statistics(table, Path(scores_dir))
+    meta = read_json(Path(scores_dir) / "meta.json")
     costs = np.load(Path(init_dir) / "costs.npy")
     labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
-    eligible = ~labeled_mask(table, labels)
-    budget = params["budget"]
-    picked = select_under_budget(
-        scores, costs, budget["clicks_per_round"], eligible=eligible, overshoot=budget["overshoot"]
-    )
+    labelled = labeled_mask(table, labels)
+    eligible = ~labelled & ~np.isnan(pool["score"])
+    acquisition, budget = params["acquisition"], params["budget"]
+    clicks = budget["clicks_per_round"]
+    counts = labelled_class_counts_of(labels, meta["num_classes"])
+    background = acquisition["background_class"]
+    if acquisition["policy"] == "oreal":
+        if params["label"]["type"] == "dominant":
+            delta = items_per_class(counts, clicks, background)
+            picked = oreal_select(pool["vector"], delta, eligible)
+        else:
+            picked = oreal_select_weak(pool["vector"], eligible, costs, clicks, counts, background)
+        scores = np.nan_to_num(pool["score"])
+    else:
+        scores = region_scores(
+            acquisition["policy"], pool["score"], pool["vector"], pool["pred_class"], labelled,
+            counts, clicks, meta["class_prior"], acquisition["nu"], acquisition["cbal_lambda"],
+            background,
+        ).astype(np.float32)  # fmt: skip
+        picked = select_under_budget(scores, costs, clicks, eligible=eligible,
+                                     overshoot=budget["overshoot"])  # fmt: skip
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         write_table(

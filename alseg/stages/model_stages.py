@@ -19,8 +19,9 @@ import torch
 
 from alseg import IGNORE, storage
 from alseg.acquisition.aggregate import aggregate_regions
+from alseg.acquisition.balanced import PriorAccumulator
+from alseg.acquisition.policies import RegionStatistics, region_statistics
 from alseg.acquisition.select import random_scores
-from alseg.acquisition.uncertainty import pixel_uncertainty
 from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.metrics import ConfusionMatrix
@@ -148,6 +149,28 @@ def run_evaluate(
     return metrics
 
 
+def _batch_rows(start: int, stats: RegionStatistics, schema: pa.Schema) -> pa.Table:
+    """Scores-table rows of the regions present in one batch (``score`` not NaN)."""
+    score = stats.score.cpu()
+    image_index, region_id = torch.nonzero(~torch.isnan(score), as_tuple=True)
+    n = len(image_index)
+    pred = (stats.pred_class.cpu()[image_index, region_id].numpy() if stats.pred_class is not None
+            else np.full(n, -1))  # fmt: skip
+    if stats.vector is not None:
+        values = stats.vector.cpu()[image_index, region_id]  # (n, C)
+        offsets = np.arange(n + 1, dtype=np.int32) * values.shape[1]
+        vector = pa.ListArray.from_arrays(offsets, values.reshape(-1).numpy().astype(np.float32))
+    else:
+        vector = pa.array([[]] * n, pa.list_(pa.float32()))
+    return pa.table({
+        "image_index": (image_index + start).numpy().astype(np.int32),
+        "region_id": region_id.numpy().astype(np.int32),
+        "score": score[image_index, region_id].numpy().astype(np.float32),
+        "pred_class": pred.astype(np.int16),
+        "vector": vector,
+    }, schema=schema)  # fmt: skip
+
+
 def score_pool(
     model: torch.nn.Module | None,
     images: np.ndarray,
@@ -156,42 +179,35 @@ def score_pool(
     seed: int,
     device: str,
     writer: pq.ParquetWriter,
-) -> int:
-    """Stream region scores of the whole pool into ``writer``; returns the number of rows.
+) -> dict:
+    """Stream per-region statistics of the whole pool into ``writer`` (scores table).
 
-    Per batch: probs (B, C, H, W) -> pixel uncertainty (B, H, W) -> aggregate over region ids
-    (B, R_max) in one scatter; no loop over regions. ``random`` needs no model.
+    Per batch: probs (B, C, H, W) -> the policy's pixel statistics -> one scatter over region ids
+    (alseg.acquisition.policies); no loop over regions. ``random`` needs no model. Returns
+    {"rows": n, "class_prior": (C,) list (mean of per-batch mean probabilities, for PixBal)}.
     """
     rows_written = 0
+    prior = PriorAccumulator()
     n_regions = int(region_maps.max()) + 1
     for start in range(0, len(images), acquisition.batch_size):
         rows = slice(start, min(start + acquisition.batch_size, len(images)))
         regions = torch.from_numpy(np.asarray(region_maps[rows]).astype(np.int64)).to(device)
         if acquisition.policy == "random":  # one uniform draw per region present (seeded)
-            present = (
-                aggregate_regions(
-                    torch.zeros(regions.shape, device=device), regions, n_regions, "max"
-                )
-                .isnan()
-                .logical_not()
-            )
+            zeros = torch.zeros(regions.shape, device=device)
+            present = ~aggregate_regions(zeros, regions, n_regions, "max").isnan().cpu()
             noise = random_scores(present.numel(), seed + start).reshape(present.shape)
-            scores = torch.where(present.cpu(), torch.from_numpy(noise), torch.nan)
+            stats = RegionStatistics(torch.where(present, torch.from_numpy(noise), torch.nan))
         else:
             with torch.no_grad():
                 probs = torch.softmax(model(to_input(images[rows], device)).float(), dim=1)
-            uncertainty = pixel_uncertainty(probs, acquisition.policy)
-            scores = aggregate_regions(uncertainty, regions, n_regions, acquisition.aggregation)
-        scores = scores.cpu()
-        image_index, region_id = torch.nonzero(~torch.isnan(scores), as_tuple=True)
-        batch = pa.table({
-            "image_index": (image_index + start).numpy().astype(np.int32),
-            "region_id": region_id.numpy().astype(np.int32),
-            "score": scores[image_index, region_id].numpy().astype(np.float32),
-        }, schema=writer.schema)  # fmt: skip
+            prior.update(probs)
+            stats = region_statistics(probs, regions, n_regions, acquisition.policy,
+                                      acquisition.aggregation, acquisition.ovr_kind)  # fmt: skip
+        batch = _batch_rows(start, stats, writer.schema)
         writer.write_table(batch)
         rows_written += len(batch)
-    return rows_written
+    class_prior = prior.value().tolist() if prior.n_batches else None
+    return {"rows": rows_written, "class_prior": class_prior}
 
 
 def run_score(
@@ -210,24 +226,27 @@ def run_score(
     region_maps = np.load(Path(regions_dir) / "train_regions.npy", mmap_mode="r")
     model = None if acquisition.policy == "random" else load_checkpoint(model_dir, device)[0]
     schema = SCHEMAS["scores"].with_metadata({"alseg.table": "scores", "alseg.schema_version": "1"})
-    with (
-        atomic_path(Path(out_dir) / "scores.parquet") as tmp,
-        pq.ParquetWriter(tmp, schema) as writer,
-    ):
-        n_rows = score_pool(
-            model,
-            data.images("train"),
-            region_maps,
-            acquisition,
-            round_seed(params["seed"], round_index, salt=2),
-            device,
-            writer,
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        with pq.ParquetWriter(tmp / "scores.parquet", schema) as writer:
+            result = score_pool(
+                model,
+                data.images("train"),
+                region_maps,
+                acquisition,
+                round_seed(params["seed"], round_index, salt=2),
+                device,
+                writer,
+            )
+        read_table(tmp / "scores.parquet", "scores")  # validates what was written
+        write_json(
+            tmp / "meta.json",
+            {"num_classes": data.num_classes, "class_prior": result["class_prior"]},
         )
-    read_table(Path(out_dir) / "scores.parquet", "scores")  # validates what was written
     seconds = time.perf_counter() - start
     return {
         "round": round_index,
-        "regions_scored": n_rows,
+        "regions_scored": result["rows"],
         "seconds": round(seconds, 2),
         "images_per_second": round(len(region_maps) / seconds, 1),
     }

@@ -14,6 +14,7 @@ import numpy as np
 
 from alseg.metrics import al_curve_area, gini
 from alseg.stages.common import read_json, write_json
+from alseg.stages.labeling import labelled_class_counts_of
 from alseg.storage import atomic_path
 from alseg.tables import read_table
 
@@ -29,17 +30,6 @@ def curve_table(rounds: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def labeled_class_counts(labels_dir: Path, num_classes: int) -> np.ndarray:
-    """Labelled regions per class: the dominant class under dominant labels, else every class the
-    region holds (multi-hot sums), as OREAL counts n_c."""
-    labels = read_table(labels_dir / "labels.parquet", "labels")
-    if len(labels) and labels["label_type"][0].as_py() == "dominant":
-        flat = labels["dominant"].to_numpy().astype(np.int64)
-    else:
-        flat = labels["classes"].combine_chunks().flatten().to_numpy().astype(np.int64)
-    return np.bincount(flat[flat >= 0], minlength=num_classes)
-
-
 def run(params: dict, history_dir: str | Path, labels_dir: str | Path, out_dir: str | Path) -> dict:
     """AL curve, AuALC and Gini from the last evaluate folder (which holds every round)."""
     rounds = [read_json(p) for p in sorted(Path(history_dir).glob("round_*.json"))]
@@ -47,7 +37,8 @@ def run(params: dict, history_dir: str | Path, labels_dir: str | Path, out_dir: 
         raise ValueError(f"{history_dir}: no round_*.json metrics found")
     clicks = np.array([m["clicks"] for m in rounds], float)
     miou = np.array([100 * m["miou"] for m in rounds])
-    counts = labeled_class_counts(Path(labels_dir), len(rounds[0]["classes"]))
+    labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
+    counts = labelled_class_counts_of(labels, len(rounds[0]["classes"]))
     report = {
         "name": params["name"],
         "rounds": rounds,

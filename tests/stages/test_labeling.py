@@ -7,10 +7,10 @@ import pyarrow as pa
 import pytest
 
 from alseg import IGNORE
-from alseg.config import DataConfig, RegionConfig
+from alseg.config import AcquisitionConfig, DataConfig, RegionConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.stages import labeling, prepare, regions
-from alseg.stages.common import read_json
+from alseg.stages.common import read_json, write_json
 from alseg.tables import read_table, write_table
 
 
@@ -23,7 +23,9 @@ def pool(folder_dataset: Path, tmp_path: Path) -> dict[str, Path]:
 
 
 def params(label: str = "dominant", initial: int = 5, per_round: int = 4) -> dict:
+    acquisition = AcquisitionConfig().model_dump()
     return {
+        "acquisition": acquisition,
         "seed": 3,
         "label": {"type": label},
         "budget": {"initial_clicks": initial, "clicks_per_round": per_round, "overshoot": False},
@@ -54,12 +56,12 @@ def test_rounds_accumulate_and_never_repeat(pool) -> None:
     scores = np.array([10.0 if k in done else i / 100 for i, k in enumerate(keys)], np.float32)
     (tmp / "scores").mkdir()
     write_table(
-        pa.table(
-            {"image_index": table["image_index"], "region_id": table["region_id"], "score": scores}
-        ),
-        tmp / "scores" / "scores.parquet",
-        "scores",
-    )
+        pa.table({"image_index": table["image_index"], "region_id": table["region_id"],
+                  "score": scores, "pred_class": np.full(len(scores), -1, np.int16),
+                  "vector": pa.array([[]] * len(scores), pa.list_(pa.float32()))}),
+        tmp / "scores" / "scores.parquet", "scores",
+    )  # fmt: skip
+    write_json(tmp / "scores" / "meta.json", {"num_classes": 4, "class_prior": None})
     picked = labeling.run_select(
         params(), 1, tmp / "scores", tmp / "init", tmp / "labels0", pool["regions"], tmp / "q1"
     )

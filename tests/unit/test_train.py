@@ -90,9 +90,9 @@ def _scores(tmp_path: Path, model, policy: str, region_maps: np.ndarray) -> dict
     images = np.zeros((len(region_maps), *region_maps.shape[1:], 3), np.uint8)
     acquisition = AcquisitionConfig(policy=policy, aggregation="mean", batch_size=2)
     with pq.ParquetWriter(tmp_path / "s.parquet", SCHEMAS["scores"]) as writer:
-        n = score_pool(model, images, region_maps, acquisition, 7, "cpu", writer)
+        result = score_pool(model, images, region_maps, acquisition, 7, "cpu", writer)
     table = pq.read_table(tmp_path / "s.parquet").to_pylist()
-    assert n == len(table)
+    assert result["rows"] == len(table)
     return {(r["image_index"], r["region_id"]): r["score"] for r in table}
 
 
