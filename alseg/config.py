@@ -144,6 +144,11 @@ class ExperimentConfig(Strict):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     budget: BudgetConfig = BudgetConfig()
+    reference_miou: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        None,
+        description="mIoU of full supervision in the same setting (configs/full*.yaml); "
+        "adds '% of full supervision' to every round",
+    )
     cluster: ClusterProfile = ClusterProfile()
 
 
@@ -216,7 +221,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "regions": ("data", "region"),
     "init": ("seed", "label", "budget"),
     "train": ("seed", "device", "model", "train", "label"),
-    "evaluate": ("device", "train"),
+    "evaluate": ("device", "train", "reference_miou"),
     "score": ("seed", "device", "acquisition", "train"),
     "select": ("seed", "label", "budget", "acquisition"),
     "oracle": ("label",),

@@ -34,11 +34,14 @@ __all__ = [
     "full_cost",
     "multiclass_cost",
     "multiclass_labels",
+    "multiclass_labels_with_undefined",
     "pixel_labels",
     "region_class_counts",
+    "region_class_counts_trimmed",
     "render_full_regions",
     "render_pixels",
     "render_region_classes",
+    "trim_mask",
 ]
 
 LABEL_TYPES: tuple[str, ...] = ("dominant", "multiclass", "pixel", "full")
@@ -168,6 +171,71 @@ def region_class_counts(
     c1 = num_classes + 1
     flat = rm[keep].astype(np.int64) * c1 + cls[keep]
     return np.bincount(flat, minlength=n_regions * c1).reshape(n_regions, c1).astype(np.int64)
+
+
+def trim_mask(region_map: np.ndarray, kernel: int = 5) -> np.ndarray:
+    """Pixels kept by MulActSeg's boundary trimming, ``(H, W) bool`` (ALGORITHMS.md 2.2).
+
+    Boundary band = ``skimage.segmentation.find_boundaries(region_map, mode='thick')`` (default
+    connectivity 1): a pixel whose 4-neighbour (up, down, left, right) has a different id,
+    which marks both sides of every edge; outside the image counts as "same id". The band is
+    then dilated by a ``kernel x kernel`` all-ones square (zero border, as skimage's
+    ``binary_dilation``); the mask is True off the dilated band. Id -1 counts as one more id.
+    ``kernel`` odd >= 1 (MulActSeg: ``--trim_kernel_size 5``). numpy only.
+    """
+    rm = _check_region_map(region_map)
+    if isinstance(kernel, bool) or not isinstance(kernel, int | np.integer) or kernel < 1:
+        raise ValueError(f"kernel must be an odd int >= 1, got {kernel!r}; MulActSeg uses 5.")
+    if kernel % 2 == 0:
+        raise ValueError(
+            f"kernel must be odd so the square is centred on the pixel, got {kernel}; use 5."
+        )
+    band = np.zeros(rm.shape, dtype=np.uint8)
+    dx = rm[:, 1:] != rm[:, :-1]
+    dy = rm[1:, :] != rm[:-1, :]
+    band[:, 1:] |= dx
+    band[:, :-1] |= dx
+    band[1:, :] |= dy
+    band[:-1, :] |= dy
+    if kernel > 1 and band.size:  # separable k x k max filter = binary dilation, zero border
+        half = kernel // 2
+        for axis in (0, 1):
+            pad = [(0, 0), (0, 0)]
+            pad[axis] = (half, half)
+            win = np.lib.stride_tricks.sliding_window_view(np.pad(band, pad), kernel, axis=axis)
+            band = win.max(axis=-1)
+    return band == 0
+
+
+def region_class_counts_trimmed(
+    gt: np.ndarray,
+    region_map: np.ndarray,
+    n_regions: int,
+    num_classes: int,
+    ignore_index: int,
+    kernel: int = 5,
+) -> np.ndarray:
+    """Like :func:`region_class_counts` but over the pixels kept by :func:`trim_mask`.
+
+    ``(n_regions, C + 1) int64``, column C = void. A region with no pixel left after trimming
+    falls back to its untrimmed counts (as MulActSeg does), so only empty regions are all-zero.
+    """
+    rm = _check_region_map(region_map)
+    full = region_class_counts(gt, rm, n_regions, num_classes, ignore_index)
+    trimmed_map = np.where(trim_mask(rm, kernel), rm, -1)
+    trimmed = region_class_counts(gt, trimmed_map, n_regions, num_classes, ignore_index)
+    gone = trimmed.sum(axis=1) == 0
+    return np.where(gone[:, None], full, trimmed)
+
+
+def multiclass_labels_with_undefined(counts: np.ndarray) -> np.ndarray:
+    """Multi-hot label with MulActSeg's "undefined" channel, ``(n_regions, C + 1) bool``.
+
+    Column c < C: class c present; column C: the region holds any void pixel. Its click cost
+    (Cityscapes setting) is ``multiclass_cost(...)`` of this array, undefined included.
+    """
+    counts = _check_counts(counts)
+    return counts > 0
 
 
 # ----------------------------------------------------------------------------- labels

@@ -88,6 +88,9 @@ def round_metrics(metrics: dict) -> dict[str, float]:
         "clicks": metrics["clicks"], "clicks_pct_of_pool": metrics["clicks_pct_of_pool"],
         "labeled_pixels_pct": metrics["labeled_pixels_pct"],
     }  # fmt: skip
+    for key in ("gini", "auALC", "pct_of_full"):  # AL-curve metrics so far (when known)
+        if key in metrics:
+            scalars[key] = metrics[key]
     for name, iou in zip(metrics["classes"], metrics["iou"], strict=True):
         if iou == iou:  # skip NaN (class absent from predictions and ground truth)
             scalars[f"iou_{name}"] = iou

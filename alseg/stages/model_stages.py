@@ -24,8 +24,9 @@ from alseg.acquisition.policies import RegionStatistics, region_statistics
 from alseg.acquisition.select import random_scores
 from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
-from alseg.metrics import ConfusionMatrix
+from alseg.metrics import ConfusionMatrix, al_curve_area, gini
 from alseg.stages.common import read_json, resolve_device, round_seed, write_json
+from alseg.stages.labeling import labelled_class_counts_of
 from alseg.storage import atomic_path
 from alseg.tables import SCHEMAS, read_table
 from alseg.train import (
@@ -133,18 +134,25 @@ def run_evaluate(
         device,
     )
     summary = read_json(Path(labels_dir) / "summary.json")
+    labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
+    earlier = sorted(Path(history_dir).glob("round_*.json")) if history_dir else []
     metrics = {
         "round": round_index, "split": split, "classes": data.classes, **scores,
         "clicks": summary["clicks_total"], "pool_cost": summary["pool_cost"],
         "clicks_pct_of_pool": 100.0 * summary["clicks_total"] / max(summary["pool_cost"], 1),
         "labeled_pixels_pct": 100.0 * summary["labeled_pixels"] / summary["pool_pixels"],
+        "gini": gini(labelled_class_counts_of(labels, data.num_classes)),
         "train_seconds": sidecar["train_seconds"],
         "eval_seconds": round(time.perf_counter() - start, 2),
     }  # fmt: skip
+    curve = [read_json(p) for p in earlier] + [metrics]
+    metrics["auALC"] = al_curve_area([m["clicks"] for m in curve], [100 * m["miou"] for m in curve])
+    if params.get("reference_miou"):
+        metrics["pct_of_full"] = 100.0 * scores["miou"] / params["reference_miou"]
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
-        for earlier in sorted(Path(history_dir).glob("round_*.json")) if history_dir else []:
-            shutil.copy(earlier, tmp / earlier.name)
+        for path in earlier:
+            shutil.copy(path, tmp / path.name)
         write_json(tmp / f"round_{round_index:02d}.json", metrics)
     return metrics
 

@@ -20,12 +20,16 @@ from alseg.tables import read_table
 
 
 def curve_table(rounds: list[dict]) -> str:
-    """Markdown table of the AL curve (mIoU in %)."""
-    lines = ["| round | clicks | % pool cost | % pixels labelled | mIoU |", "|---|---|---|---|---|"]
+    """Markdown table of the AL curve (mIoU, % of full supervision when known, Gini)."""
+    full = all("pct_of_full" in m for m in rounds)
+    head = "| round | clicks | % pool cost | % pixels labelled | mIoU |" + (
+        " % of full |" if full else "") + " Gini |"  # fmt: skip
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for m in rounds:
+        pct = f" {m['pct_of_full']:.1f} |" if full else ""
         lines.append(
             f"| {m['round']} | {m['clicks']} | {m['clicks_pct_of_pool']:.2f} | "
-            f"{m['labeled_pixels_pct']:.2f} | {100 * m['miou']:.2f} |"
+            f"{m['labeled_pixels_pct']:.2f} | {100 * m['miou']:.2f} |{pct} {m['gini']:.3f} |"
         )
     return "\n".join(lines)
 

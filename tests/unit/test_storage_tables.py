@@ -100,16 +100,17 @@ def test_local_uris(tmp_path: Path) -> None:
 
 def scores() -> pa.Table:
     # extra column "note" is dropped; int64/float64 are cast to the schema's int32/float32
-    return pa.table(
-        {"image_index": [0, 1], "region_id": [5, 7], "score": [0.5, 0.25], "note": ["a", "b"]}
-    )
+    return pa.table({
+        "image_index": [0, 1], "region_id": [5, 7], "score": [0.5, 0.25], "pred_class": [-1, 2],
+        "vector": [[], [0.5, 0.5]], "note": ["a", "b"],
+    })  # fmt: skip
 
 
 def test_write_then_read_table_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "scores.parquet"
     write_table(scores(), path, "scores")
     table = read_table(path, "scores")
-    assert table.column_names == ["image_index", "region_id", "score"]
+    assert table.column_names == ["image_index", "region_id", "score", "pred_class", "vector"]
     assert table.schema.field("image_index").type == pa.int32()
     assert table.schema.field("score").type == pa.float32()
     assert table.to_pydict() == {"image_index": [0, 1], "region_id": [5, 7], "score": [0.5, 0.25]}
