@@ -113,7 +113,8 @@ def test_write_then_read_table_round_trip(tmp_path: Path) -> None:
     assert table.column_names == ["image_index", "region_id", "score", "pred_class", "vector"]
     assert table.schema.field("image_index").type == pa.int32()
     assert table.schema.field("score").type == pa.float32()
-    assert table.to_pydict() == {"image_index": [0, 1], "region_id": [5, 7], "score": [0.5, 0.25]}
+    assert table.to_pydict() == {"image_index": [0, 1], "region_id": [5, 7], "score": [0.5, 0.25],
+                                 "pred_class": [-1, 2], "vector": [[], [0.5, 0.5]]}  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.parquet"]  # no temporaries
 
 
