@@ -96,6 +96,11 @@ def _check_regions(
             )
 
 
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """Half / bfloat16 (AMP) logits are upcast to float32; float64 stays float64."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 # ----------------------------------------------------------------------------- candidates
 def candidate_mask_from_regions(
     regions: torch.Tensor, region_classes: torch.Tensor
@@ -132,7 +137,7 @@ def merged_positive_loss(
             f"got {tuple(candidate_mask.shape)} dtype {candidate_mask.dtype}; build it with "
             "candidate_mask_from_regions(regions, region_classes)."
         )
-    z = logits.float()
+    z = _at_least_fp32(logits)
     n_cand = candidate_mask.sum(dim=1)  # (B, H, W)
     # Pixels without candidates keep their full logits so that no logsumexp sees only -inf
     # (its gradient would be NaN); they are dropped below anyway.
@@ -160,7 +165,7 @@ def prototypical_pixel_loss(
     _check_regions(regions, region_classes, logits)
     b, c, h, w = logits.shape
     n_reg = region_classes.shape[1]
-    logp = torch.log_softmax(logits.float(), dim=1).permute(0, 2, 3, 1).reshape(-1, c)
+    logp = torch.log_softmax(_at_least_fp32(logits), dim=1).permute(0, 2, 3, 1).reshape(-1, c)
     reg = regions.to(torch.int64).reshape(b, h * w)
     inside = reg >= 0
     offsets = torch.arange(b, device=reg.device)[:, None] * n_reg

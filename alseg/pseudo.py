@@ -33,7 +33,9 @@ Steps (per labelled r, c in Y_r):
 5. pixels of labelled regions are overwritten with ``yhat``; everything else stays 255.
 
 Vectorised over regions and pixels (scatter / sort over flat ids); Python loops only over
-classes and over fixed-size chunks of (region, pixel) pairs to bound memory.
+classes and over fixed-size chunks of (region, pixel) pairs to bound memory. Integer and bool
+inputs (region map, labels, flags) are moved to the features' device; ``probs`` must already
+be there. Returned maps live on that device too (``.cpu().numpy()`` before saving a PNG).
 """
 
 from __future__ import annotations
@@ -192,8 +194,10 @@ def region_adjacency_dilated(
     ``r * R + s`` index. ``R = n_regions`` (default ``region_map.max() + 1``); id -1 is skipped.
     """
     rm = _check_region_map(region_map, n_regions)
-    n = int(rm.max()) + 1 if n_regions is None else int(n_regions)
-    n = max(n, 0)
+    if n_regions is None:
+        n = int(rm.max()) + 1 if rm.numel() else 0
+    else:
+        n = int(n_regions)
     adj = torch.zeros(n * n, dtype=torch.bool, device=rm.device)
     pairs_a = [rm.reshape(-1)]
     pairs_b = [rm.reshape(-1)]  # (r, r): the dilation contains r itself
@@ -226,7 +230,7 @@ def region_prototypes(
     """
     rc = _check_classes(region_classes)
     n_reg, n_cls = rc.shape
-    rm = _check_region_map(region_map, n_reg)
+    rm = _check_region_map(region_map, n_reg).to(features.device)
     _check_features(features, tuple(rm.shape))
     if probs.ndim != 3 or tuple(probs.shape) != (n_cls, *rm.shape):
         raise ValueError(
@@ -269,8 +273,9 @@ def localize_in_regions(
     """
     d = features.shape[0]
     valid = _check_prototypes(prototypes, valid, d)
-    rm = _check_region_map(region_map, valid.shape[0])
+    rm = _check_region_map(region_map, valid.shape[0]).to(features.device)
     _check_features(features, tuple(rm.shape))
+    valid = valid.to(features.device)
     rid = rm.reshape(-1)
     has_proto = valid.any(dim=1)
     pix = ((rid >= 0) & has_proto[rid.clamp(min=0)]).nonzero().squeeze(1)
@@ -303,13 +308,13 @@ def prototype_thresholds(
         )
     valid = _check_classes(valid, "valid")
     n_reg, n_cls = valid.shape
-    rm = _check_region_map(region_map, n_reg)
+    rm = _check_region_map(region_map, n_reg).to(similarity.device)
     if tuple(labels.shape) != tuple(rm.shape) or tuple(similarity.shape) != tuple(rm.shape):
         raise ValueError(
             f"labels and similarity must have the region map's shape {tuple(rm.shape)}, got "
             f"{tuple(labels.shape)} and {tuple(similarity.shape)}; pass localize_in_regions()."
         )
-    lab = labels.reshape(-1).to(torch.int64)
+    lab = labels.reshape(-1).to(device=similarity.device, dtype=torch.int64)
     rid = rm.reshape(-1)
     keep = (lab >= 0) & (rid >= 0)
     group = rid[keep] * n_cls + lab[keep]
@@ -347,8 +352,9 @@ def expand_labels(
     d = features.shape[0]
     valid = _check_prototypes(prototypes, valid, d)
     n_reg, n_cls = valid.shape
-    rm = _check_region_map(region_map, n_reg)
+    rm = _check_region_map(region_map, n_reg).to(features.device)
     _check_features(features, tuple(rm.shape))
+    valid = valid.to(features.device)
     if tuple(thresholds.shape) != (n_reg, n_cls):
         raise ValueError(
             f"thresholds must be (R, C) = {(n_reg, n_cls)}, got {tuple(thresholds.shape)}; "
@@ -359,7 +365,7 @@ def expand_labels(
             f"local_labels must have the region map's shape {tuple(rm.shape)}, got "
             f"{tuple(local_labels.shape)}; pass the labels of localize_in_regions()."
         )
-    adj = region_adjacency_dilated(rm, n_reg) if adjacency is None else adjacency
+    adj = region_adjacency_dilated(rm, n_reg) if adjacency is None else adjacency.to(rm.device)
     if adj.dtype != torch.bool or tuple(adj.shape) != (n_reg, n_reg):
         raise ValueError(
             f"adjacency must be a bool (R, R) = {(n_reg, n_reg)} tensor, got shape "
@@ -385,7 +391,8 @@ def expand_labels(
     )
     pix = by_region[first + offset]
     feat = features.reshape(d, -1).T
-    cls, _, exceed = _best_prototype(feat, prototypes, valid, owner, pix, thresholds)
+    theta = thresholds.to(feat.device)
+    cls, _, exceed = _best_prototype(feat, prototypes, valid, owner, pix, theta)
     key = owner[exceed] * n_cls + cls[exceed]  # the highest owner id dominates the amax
     out = out.scatter_reduce(0, pix[exceed], key, "amax", include_self=True)
     result = torch.where(out >= 0, out % n_cls, IGNORE)
@@ -397,7 +404,7 @@ def _paste_local(
 ) -> torch.Tensor:
     """Step 5 on flat maps: pixels of labelled regions take ``local_labels`` (-1 -> 255)."""
     in_lab = (rid >= 0) & labelled[rid.clamp(min=0)]
-    loc = local_labels.reshape(-1).to(torch.int64)
+    loc = local_labels.reshape(-1).to(device=rid.device, dtype=torch.int64)
     return torch.where(in_lab, torch.where(loc >= 0, loc, IGNORE), result).to(torch.uint8)
 
 
@@ -421,8 +428,8 @@ def pseudo_label_image(
             f"threshold must be one of {THRESHOLD_METHODS}, got {threshold!r}; MulActSeg uses "
             "'median'."
         )
-    rc = _check_classes(region_classes).to(probs.device)
-    rm = _check_region_map(region_map, rc.shape[0]).to(probs.device)
+    rc = _check_classes(region_classes).to(features.device)
+    rm = _check_region_map(region_map, rc.shape[0]).to(features.device)
     lab = _check_labelled(labelled, rc.shape[0])
     protos, valid = region_prototypes(features, probs, rm, rc)
     local, sim = localize_in_regions(features, protos, valid, rm)
