@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 STAGES = (
     "configure", "prepare", "regions", "init", "train", "evaluate", "score", "select", "oracle",
-    "report",
+    "pseudo", "report",
 )  # fmt: skip
 TOKEN_ENV = "KFP_TOKEN"
 REQUEST_TIMEOUT_S = 30
@@ -96,7 +96,7 @@ class ClusterProfile(_Strict):
     """
 
     accelerator_type: str = "nvidia.com/gpu"
-    gpu_stages: tuple[str, ...] = ("train", "evaluate", "score")
+    gpu_stages: tuple[str, ...] = ("train", "evaluate", "score", "pseudo")
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="GPU stages only, e.g. {'nvidia.com/gpu.present': 'true'}"
     )

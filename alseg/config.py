@@ -78,7 +78,19 @@ class RegionConfig(Strict):
 
 
 class LabelConfig(Strict):
-    type: Literal["dominant", "multiclass", "pixel", "full"] = "dominant"
+    """What the simulated annotator returns for a region (ALGORITHMS.md section 2)."""
+
+    type: Literal["dominant", "multiclass", "full"] = "dominant"
+    trim_kernel: NonNegativeInt = Field(
+        5,
+        description="multiclass: classes seen only in the k x k-dilated region border band "
+        "are not listed (MulActSeg boundary trimming); 0 = off",
+    )
+    void: Literal["drop", "undefined"] = Field(
+        "drop",
+        description="multiclass: void pixels are ignored, or listed as an extra "
+        "'undefined' class that costs a click and is predicted (C + 1 outputs)",
+    )
 
 
 class AcquisitionConfig(Strict):
@@ -110,7 +122,21 @@ class ModelConfig(Strict):
 
 
 class TrainConfig(Strict):
-    trainer: Literal["supervised"] = "supervised"
+    trainer: Literal["supervised", "mulactseg"] = Field(
+        "supervised",
+        description="supervised: CE on labelled pixels; mulactseg: merged-positive "
+        "+ prototypical-pixel losses on multi-class region labels (stage 1)",
+    )
+    loss_weights: tuple[float, float, float] = Field(
+        (16.0, 8.0, 1.0), description="mulactseg: single-class CE, multi-class MP, PP weights"
+    )
+    stage2: bool = Field(
+        False,
+        description="mulactseg: after stage 1, prototype pseudo-labels and a supervised "
+        "retrain on them; the stage-2 model is the round's reported model",
+    )
+    pseudo_threshold: Literal["median", "min"] = "median"
+    pseudo_expand: bool = True
     iterations: PositiveInt = 150
     batch_size: PositiveInt = 8
     lr: Annotated[float, Field(gt=0)] = 0.01
@@ -225,9 +251,11 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "score": ("seed", "device", "acquisition", "train"),
     "select": ("seed", "label", "budget", "acquisition"),
     "oracle": ("label",),
+    "pseudo": ("device", "train", "label"),
     "report": ("name", "budget"),
 }
-STRUCTURE_FIELDS = ("budget.rounds", "train.warm_start")  # fields that change the pipeline DAG
+# the fields that change the pipeline's DAG (configs sharing them share one compiled pipeline)
+STRUCTURE_FIELDS = ("budget.rounds", "train.warm_start", "train.stage2")
 
 
 def stage_params(cfg: ExperimentConfig, stage: str) -> str:

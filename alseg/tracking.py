@@ -97,34 +97,50 @@ def round_metrics(metrics: dict) -> dict[str, float]:
     return {k: float(v) for k, v in scalars.items()}
 
 
-def log_round(run_name: str, experiment: str, metrics: dict) -> str:
-    """Log one round into its child run (found by tags or created); returns the child run id."""
+def _child_run(client: Any, run_name: str, experiment: str, round_index: int) -> tuple[str, str]:
+    """(child run id, parent run id) of one round, found by tags before it is created."""
+    experiment_id = _experiment_id(client, experiment)
+    parent = parent_run(run_name, experiment)
+    tags = [f"tags.`{RUN_TAG}` = '{run_name}'", f"tags.`{ROUND_TAG}` = '{round_index}'"]
+    found = _find(client, experiment_id, tags)
+    if found is not None:
+        return found.info.run_id, parent
+    child = client.create_run(
+        experiment_id, run_name=f"{run_name}/round-{round_index}",
+        tags={RUN_TAG: run_name, ROUND_TAG: str(round_index), PARENT_TAG: parent},
+    )  # fmt: skip
+    return child.info.run_id, parent
+
+
+def log_child_metrics(
+    run_name: str, experiment: str, round_index: int, scalars: dict[str, float]
+) -> str:
+    """Log extra scalars (e.g. pseudo-label accuracy) into a round's child run."""
     from mlflow.entities import Metric
 
     client = _client()
-    experiment_id = _experiment_id(client, experiment)
-    parent = parent_run(run_name, experiment)
-    round_tag = str(metrics["round"])
-    found = _find(
-        client,
-        experiment_id,
-        [f"tags.`{RUN_TAG}` = '{run_name}'", f"tags.`{ROUND_TAG}` = '{round_tag}'"],
-    )
-    if found is not None:
-        run_id = found.info.run_id
-    else:
-        run_id = client.create_run(
-            experiment_id,
-            run_name=f"{run_name}/round-{round_tag}",
-            tags={RUN_TAG: run_name, ROUND_TAG: round_tag, PARENT_TAG: parent},
-        ).info.run_id
+    run_id, _ = _child_run(client, run_name, experiment, round_index)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), 0, round_index)
+                                      for k, v in scalars.items()])  # fmt: skip
+    return run_id
+
+
+def log_round(run_name: str, experiment: str, metrics: dict) -> str:
+    """Log one round into its child run (found by tags or created); returns the child run id.
+
+    The parent run also gets the round's mIoU, clicks, labelled pixels, Gini and % of full
+    supervision as a step series (its AL curve).
+    """
+    from mlflow.entities import Metric
+
+    client = _client()
     step = int(metrics["round"])
+    run_id, parent = _child_run(client, run_name, experiment, step)
     scalars = round_metrics(metrics)
     client.log_batch(run_id, metrics=[Metric(k, v, 0, step) for k, v in scalars.items()])
-    client.log_batch(
-        parent,
-        metrics=[Metric(k, scalars[k], 0, step) for k in ("miou", "clicks", "labeled_pixels_pct")],
-    )
+    curve = ("miou", "clicks", "labeled_pixels_pct", "gini", "pct_of_full")
+    client.log_batch(parent, metrics=[Metric(k, scalars[k], 0, step) for k in curve
+                                      if k in scalars])  # fmt: skip
     client.set_terminated(run_id)
     return run_id
 

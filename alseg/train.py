@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from alseg import IGNORE
 from alseg.config import ModelConfig, TrainConfig
+from alseg.losses import mulactseg_loss
 from alseg.models import build_model
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -33,11 +34,16 @@ def to_input(images: np.ndarray, device: str) -> torch.Tensor:
 
 
 def augment_batch(
-    images: torch.Tensor, targets: torch.Tensor, cfg: TrainConfig, generator: torch.Generator
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    cfg: TrainConfig,
+    generator: torch.Generator,
+    pad_value: int = IGNORE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random scale (one factor per batch) + crop back to size (pad 0 / 255) + per-sample h-flip.
+    """Random scale (one factor per batch) + crop back to size + per-sample h-flip.
 
-    images float (B, 3, H, W), targets int64 (B, H, W) -> same shapes.
+    images float (B, 3, H, W) (padded with 0), targets int64 (B, H, W) (label maps or region
+    maps, resized with nearest, padded with ``pad_value``) -> same shapes.
     """
     _, _, height, width = images.shape
     low, high = cfg.scale_range
@@ -51,7 +57,7 @@ def augment_batch(
     pad_h, pad_w = max(0, height - new_h), max(0, width - new_w)
     if pad_h or pad_w:
         images = F.pad(images, (0, pad_w, 0, pad_h))
-        targets = F.pad(targets, (0, pad_w, 0, pad_h), value=IGNORE)
+        targets = F.pad(targets, (0, pad_w, 0, pad_h), value=pad_value)
     y0 = int(torch.randint(images.shape[2] - height + 1, (), generator=generator))
     x0 = int(torch.randint(images.shape[3] - width + 1, (), generator=generator))
     images = images[:, :, y0 : y0 + height, x0 : x0 + width]
@@ -100,11 +106,15 @@ def train_model(
     device: str,
     init_state: dict | None = None,
     log_every: int = 50,
+    region_labels: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[torch.nn.Module, dict]:
     """Train a fresh (or warm-started) model on the labelled images.
 
     images uint8 (N, H, W, 3) (memory-mapped pool); targets uint8 (K, H, W) with 255 = unlabelled;
-    target_images int (K,) = row of ``images`` for each target. Returns (model, stats).
+    target_images int (K,) = row of ``images`` for each target. With ``region_labels`` =
+    (region maps int (K, H, W), region classes bool (K, R, C)) the loss is MulActSeg's stage-1
+    objective (merged positive + prototypical pixel, ``cfg.loss_weights``) on multi-class
+    region labels instead of cross-entropy on ``targets``. Returns (model, stats).
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -129,11 +139,18 @@ def train_model(
     for step in range(cfg.iterations):
         rows = next(batches)
         x = to_input(images[target_images[rows]], device)
-        y = torch.from_numpy(targets[rows].astype(np.int64)).to(device)
-        x, y = augment_batch(x, y, cfg, generator)
         for group in optimizer.param_groups:
             group["lr"] = poly_lr(cfg.lr, step, cfg.iterations, cfg.poly_power)
-        loss = criterion(model(x), y)
+        if region_labels is None:
+            y = torch.from_numpy(targets[rows].astype(np.int64)).to(device)
+            x, y = augment_batch(x, y, cfg, generator)
+            loss = criterion(model(x), y)
+        else:
+            maps, classes = region_labels
+            y = torch.from_numpy(maps[rows].astype(np.int64)).to(device)
+            x, y = augment_batch(x, y, cfg, generator, pad_value=-1)
+            region_classes = torch.from_numpy(classes[rows]).to(device)
+            loss, _ = mulactseg_loss(model(x), y, region_classes, *cfg.loss_weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -9,7 +9,8 @@ from components import CPU_IMAGE
 def configure(config: str, run_name: str) -> NamedTuple(
     "StageParams",
     [("run_name", str), ("prepare", str), ("regions", str), ("init", str), ("train", str),
-     ("evaluate", str), ("score", str), ("select", str), ("oracle", str), ("report", str)],
+     ("evaluate", str), ("score", str), ("select", str), ("oracle", str), ("pseudo", str),
+     ("report", str)],
 ):  # fmt: skip
     """Validate an experiment config and split it into each stage's parameters.
 

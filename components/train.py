@@ -5,37 +5,28 @@ from components import GPU_IMAGE
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
-def train(
-    params: str,
-    round_index: int,
-    prepared: Input[Dataset],
-    labels: Input[Dataset],
-    model: Output[Model],
-    previous_model: Input[Model] = None,
-) -> str:
-    """Train the round's model on the labelled targets.
+def train(params: str, round_index: int, prepared: Input[Dataset], labels: Input[Dataset],
+          model: Output[Model], regions: Input[Dataset] = None,
+          previous_model: Input[Model] = None, stage: int = 1) -> str:  # fmt: skip
+    """Train the round's model.
 
     Args:
         params: JSON of ``seed``, ``device``, ``model``, ``train``, ``label``.
         round_index: AL round (seeds the run).
         prepared: the prepared dataset folder.
-        labels: the oracle's folder (targets of the labelled images).
+        labels: stage 1: the oracle's folder; stage 2: the pseudo stage's folder.
         model: ``model.pt`` + ``model.json``.
+        regions: region maps (needed by the ``mulactseg`` trainer).
         previous_model: the previous round's model (used when ``train.warm_start``).
+        stage: 1, or 2 for MulActSeg's retrain on pseudo-labels.
     """
     import json
 
     from alseg.stages import model_stages, run_stage
 
-    previous = previous_model.path if previous_model is not None else None
     return run_stage(
-        "train",
-        model_stages.run_train,
-        json.loads(params),
-        round_index,
-        prepared.path,
-        labels.path,
-        model.path,
-        previous,
-        round_index=round_index,
-    )
+        "train" if stage == 1 else "train stage 2", model_stages.run_train, json.loads(params),
+        round_index, prepared.path, labels.path, model.path,
+        previous_model.path if previous_model is not None else None,
+        regions.path if regions is not None else None, stage, round_index=round_index,
+    )  # fmt: skip

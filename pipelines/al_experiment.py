@@ -1,5 +1,5 @@
 """The AL experiment pipeline: configure -> prepare -> regions -> init -> oracle, then per round
-train -> evaluate [-> score -> select -> oracle], then report.
+train [-> pseudo -> train stage 2] -> evaluate [-> score -> select -> oracle], then report.
 
 The config is a runtime parameter (JSON); the ``configure`` task validates it and hands each stage
 only the sections it reads (``alseg.config.stage_params``), so a changed setting re-executes
@@ -18,6 +18,7 @@ from components.evaluate import evaluate
 from components.init_labels import init_labels
 from components.oracle import oracle
 from components.prepare import prepare
+from components.pseudo import pseudo
 from components.regions import regions
 from components.report import report
 from components.score import score
@@ -34,9 +35,11 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
     """
     shape = structure(cfg)
     rounds, warm_start = shape["budget.rounds"], shape["train.warm_start"]
+    stage2 = shape["train.stage2"]
 
-    def step(task: dsl.PipelineTask, stage: str, round_index: int | None = None):
-        task.set_display_name(stage if round_index is None else f"round {round_index}: {stage}")
+    def step(task: dsl.PipelineTask, stage: str, round_index: int | None = None, label: str = ""):
+        label = label or stage
+        task.set_display_name(label if round_index is None else f"round {round_index}: {label}")
         if configure_task is not None:
             configure_task(task, stage)
         return task
@@ -63,13 +66,26 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
             warm = {"previous_model": model} if warm_start and model is not None else {}
             model = step(
                 train(params=params["train"], round_index=r, prepared=prepared, labels=labels,
-                      **warm),
+                      regions=pool, **warm),
                 "train", r,
             ).outputs["model"]  # fmt: skip
+            reported = model
+            if stage2:  # MulActSeg: pseudo-labels from the stage-1 model, then a retrain
+                pseudo_labels = step(
+                    pseudo(params=params["pseudo"], round_index=r, run_name=name,
+                           experiment=experiment, prepared=prepared, regions=pool, labels=labels,
+                           model=model),
+                    "pseudo", r,
+                ).outputs["pseudo_labels"]  # fmt: skip
+                reported = step(
+                    train(params=params["train"], round_index=r, prepared=prepared,
+                          labels=pseudo_labels, stage=2),
+                    "train", r, "train stage 2",
+                ).outputs["model"]  # fmt: skip
             earlier = {"history": history} if history is not None else {}
             history = step(
                 evaluate(params=params["evaluate"], round_index=r, run_name=name,
-                         experiment=experiment, prepared=prepared, model=model, labels=labels,
+                         experiment=experiment, prepared=prepared, model=reported, labels=labels,
                          **earlier),
                 "evaluate", r,
             ).outputs["evaluation"]  # fmt: skip

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from alseg import IGNORE, oracle
 from alseg.acquisition.oreal import (
@@ -27,6 +28,7 @@ from alseg.acquisition.oreal import (
 )
 from alseg.acquisition.policies import region_scores
 from alseg.acquisition.select import random_scores, select_under_budget
+from alseg.config import LabelConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.stages.common import read_json, region_keys, round_seed, write_json
 from alseg.storage import atomic_path
@@ -39,26 +41,55 @@ def _regions(regions_dir: Path) -> tuple[pa.Table, np.ndarray]:
     )
 
 
-def region_costs(label_type: str, prepared_dir: Path, regions_dir: Path) -> np.ndarray:
-    """Click cost of every region (regions-table order) under ``label_type`` (see alseg.oracle)."""
+def annotate_regions(
+    label: dict, gt: np.ndarray, region_map: np.ndarray, n_regions: int, num_classes: int
+) -> tuple[np.ndarray, list[list[int]], np.ndarray]:
+    """What the simulated annotator gives for every region of one image.
+
+    Returns dominant (R,) int16 (-1 = void-dominant), classes (R lists: the multi-class label,
+    after boundary trimming; with ``void: undefined`` the id ``num_classes`` marks void) and
+    cost (R,) clicks for ``label["type"]``.
+    """
+    counts = oracle.region_class_counts(gt, region_map, n_regions, num_classes, IGNORE)
+    dominant = oracle.dominant_labels(counts)
+    listed = counts
+    if label["type"] == "multiclass" and label["trim_kernel"]:
+        listed = oracle.region_class_counts_trimmed(
+            gt, region_map, n_regions, num_classes, IGNORE, kernel=label["trim_kernel"]
+        )
+    if label["void"] == "undefined":
+        multihot = oracle.multiclass_labels_with_undefined(listed)
+    else:
+        multihot = oracle.multiclass_labels(listed)
+    rows, cols = np.nonzero(multihot)
+    classes = [c.tolist() for c in np.split(cols, np.searchsorted(rows, np.arange(1, n_regions)))]
+    cost = {
+        "dominant": np.ones(n_regions, np.int32),
+        "multiclass": multihot.sum(1).astype(np.int32),
+        "full": counts.sum(1).astype(np.int32),
+    }[label["type"]]
+    return dominant, classes, cost
+
+
+def label_settings(params: dict) -> dict:
+    """The ``label`` section with defaults filled in (validated)."""
+    return LabelConfig(**params["label"]).model_dump()
+
+
+def region_costs(label: dict, prepared_dir: Path, regions_dir: Path) -> np.ndarray:
+    """Click cost of every region (regions-table order) under the label settings."""
     table, maps = _regions(regions_dir)
-    n_pixels = table["n_pixels"].to_numpy()
-    if label_type == "dominant":
+    if label["type"] == "dominant":
         return np.ones(len(table), np.int32)
-    if label_type == "full":
-        return n_pixels.astype(np.int32)
-    if label_type != "multiclass":
-        raise ValueError(f"label.type '{label_type}' has no region costs (pixel labels: issue #4)")
+    if label["type"] == "full":
+        return table["n_pixels"].to_numpy().astype(np.int32)
     data = PreparedDataset.open(prepared_dir)
     gt = data.labels("train")
     per_image = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
-    costs = []
-    for index in range(len(maps)):
-        counts = oracle.region_class_counts(
-            gt[index], maps[index], int(per_image[index]), data.num_classes, IGNORE
-        )
-        costs.append(oracle.multiclass_cost(oracle.multiclass_labels(counts)))
-    return np.concatenate(costs).astype(np.int32)
+    return np.concatenate([
+        annotate_regions(label, gt[i], maps[i], int(per_image[i]), data.num_classes)[2]
+        for i in range(len(maps))
+    ])  # fmt: skip
 
 
 def _queries(
@@ -80,7 +111,7 @@ def run_init(
     """Round 0: price every region, then pick ``budget.initial_clicks`` worth at random."""
     prepared_dir, regions_dir = Path(prepared_dir), Path(regions_dir)
     table, _ = _regions(regions_dir)
-    costs = region_costs(params["label"]["type"], prepared_dir, regions_dir)
+    costs = region_costs(label_settings(params), prepared_dir, regions_dir)
     scores = random_scores(len(table), round_seed(params["seed"], 0))
     budget = params["budget"]
     picked = select_under_budget(
@@ -105,14 +136,19 @@ def labeled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
     return np.isin(keys, done)
 
 
-def _pool_statistics(table: pa.Table, scores_dir: Path) -> dict[str, np.ndarray]:
-    """The scores table's columns aligned with the regions table's rows (missing -> NaN / -1)."""
-    scored = read_table(scores_dir / "scores.parquet", "scores")
+def table_rows(table: pa.Table, other: pa.Table) -> np.ndarray:
+    """Row of ``table`` (regions table) for each (image_index, region_id) row of ``other``."""
     stride = int(table["region_id"].to_numpy().max()) + 1
     keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
     order = np.argsort(keys)
-    rows = order[np.searchsorted(keys[order], region_keys(
-        scored["image_index"].to_numpy(), scored["region_id"].to_numpy(), stride))]  # fmt: skip
+    wanted = region_keys(other["image_index"].to_numpy(), other["region_id"].to_numpy(), stride)
+    return order[np.searchsorted(keys[order], wanted)]
+
+
+def _pool_statistics(table: pa.Table, scores_dir: Path) -> dict[str, np.ndarray]:
+    """The scores table's columns aligned with the regions table's rows (missing -> NaN / -1)."""
+    scored = read_table(scores_dir / "scores.parquet", "scores")
+    rows = table_rows(table, scored)
     score = np.full(len(table), np.nan, np.float32)
     score[rows] = scored["score"].to_numpy()
     pred_class = np.full(len(table), -1, np.int64)
@@ -130,7 +166,19 @@ def labelled_class_counts_of(labels: pa.Table, num_classes: int) -> np.ndarray:
     if len(labels) and labels["label_type"][0].as_py() == "dominant":
         dominant = labels["dominant"].to_numpy().astype(np.int64)
         return labelled_class_counts(dominant[dominant >= 0], num_classes)
-    return labelled_class_counts(labels["classes"].to_pylist(), num_classes)
+    return labelled_class_counts(multihot_labels(labels, num_classes), num_classes)
+
+
+def multihot_labels(labels: pa.Table, num_classes: int) -> np.ndarray:
+    """bool (N, num_classes) of the labels table's class lists (ids >= num_classes, i.e. the
+    'undefined' void class, are dropped unless num_classes covers them)."""
+    classes = labels["classes"].combine_chunks()
+    ids = classes.flatten().to_numpy().astype(np.int64)
+    parent = pc.list_parent_indices(classes).to_numpy()
+    keep = ids < num_classes
+    multihot = np.zeros((len(labels), num_classes), bool)
+    multihot[parent[keep], ids[keep]] = True
+    return multihot
 
 
 def run_select(
@@ -187,7 +235,7 @@ def run_select(
 
 
 def _answer(
-    label_type: str,
+    label: dict,
     queries: pa.Table,
     gt: np.ndarray,
     maps: np.ndarray,
@@ -201,16 +249,14 @@ def _answer(
     classes: list[list[int]] = [[] for _ in range(len(queries))]
     for index in np.unique(image_index):
         rows = np.flatnonzero(image_index == index)
-        counts = oracle.region_class_counts(
-            gt[index], maps[index], int(per_image[index]), num_classes, IGNORE
-        )[region_id[rows]]
-        dominant[rows] = oracle.dominant_labels(counts)
-        multihot = oracle.multiclass_labels(counts)
-        for row, hot in zip(rows, multihot, strict=True):
-            classes[row] = np.flatnonzero(hot).tolist()
+        answers = annotate_regions(label, gt[index], maps[index], int(per_image[index]),
+                                   num_classes)  # fmt: skip
+        dominant[rows] = answers[0][region_id[rows]]
+        for row in rows:
+            classes[row] = answers[1][region_id[row]]
     return pa.table({
         "round": queries["round"], "image_index": image_index, "region_id": region_id,
-        "label_type": pa.array([label_type] * len(queries)),
+        "label_type": pa.array([label["type"]] * len(queries)),
         "dominant": dominant, "classes": pa.array(classes, pa.list_(pa.int16())),
         "cost": queries["cost"],
     })  # fmt: skip
@@ -244,6 +290,16 @@ def render_targets(
     return targets, images.astype(np.int32)
 
 
+def labelled_pixels(label_type: str, labels: pa.Table, table: pa.Table, targets: np.ndarray) -> int:
+    """Training pixels that carry a label: every pixel of a region with a non-empty class set
+    under multi-class labels (a partial label), else the non-ignored target pixels."""
+    if label_type != "multiclass":
+        return int(np.count_nonzero(targets != IGNORE))
+    sizes = table["n_pixels"].to_numpy()[table_rows(table, labels)]
+    has_classes = pc.list_value_length(labels["classes"]).to_numpy() > 0
+    return int(sizes[has_classes].sum())
+
+
 def run_oracle(
     params: dict,
     round_index: int,
@@ -269,7 +325,7 @@ def run_oracle(
     )
     if len(previous) and len(queries) and labeled_mask(previous, queries).any():
         raise ValueError(f"{queries_dir}: queries ask for regions that are already labelled")
-    new = _answer(label_type, queries, gt, maps, per_image, data.num_classes)
+    new = _answer(label_settings(params), queries, gt, maps, per_image, data.num_classes)
     labels = pa.concat_tables([previous, new.cast(previous.schema)])
     targets, target_images = render_targets(label_type, labels, gt, maps)
     clicks_round = int(np.sum(new["cost"].to_numpy()))
@@ -280,7 +336,7 @@ def run_oracle(
         "pool_cost": read_json(Path(init_dir) / "meta.json")["pool_cost"],
         "regions_labeled": len(labels),
         "images_labeled": len(target_images),
-        "labeled_pixels": int(np.count_nonzero(targets != IGNORE)),
+        "labeled_pixels": labelled_pixels(label_type, labels, table, targets),
         "pool_pixels": int(gt.shape[0] * gt.shape[1] * gt.shape[2]),
         "seconds": round(time.perf_counter() - start, 2),
     }

@@ -22,11 +22,11 @@ from alseg.acquisition.aggregate import aggregate_regions
 from alseg.acquisition.balanced import PriorAccumulator
 from alseg.acquisition.policies import RegionStatistics, region_statistics
 from alseg.acquisition.select import random_scores
-from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig
+from alseg.config import AcquisitionConfig, LabelConfig, ModelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.metrics import ConfusionMatrix, al_curve_area, gini
 from alseg.stages.common import read_json, resolve_device, round_seed, write_json
-from alseg.stages.labeling import labelled_class_counts_of
+from alseg.stages.labeling import labelled_class_counts_of, multihot_labels
 from alseg.storage import atomic_path
 from alseg.tables import SCHEMAS, read_table
 from alseg.train import (
@@ -38,6 +38,26 @@ from alseg.train import (
 )
 
 
+def num_outputs(num_classes: int, label: LabelConfig) -> int:
+    """Model outputs: the classes, plus MulActSeg's 'undefined' (void) class when it is labelled."""
+    return num_classes + int(label.type == "multiclass" and label.void == "undefined")
+
+
+def region_labels_of(
+    labels_dir: Path, regions_dir: Path, target_images: np.ndarray, n_outputs: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-class region labels of the labelled images: region maps int32 (K, H, W) and
+    region classes bool (K, R_max, n_outputs) (unlabelled regions: all False)."""
+    labels = read_table(labels_dir / "labels.parquet", "labels")
+    maps = np.load(regions_dir / "train_regions.npy", mmap_mode="r")
+    row_of = np.full(len(maps), -1, np.int64)
+    row_of[target_images] = np.arange(len(target_images))
+    classes = np.zeros((len(target_images), int(maps.max()) + 1, n_outputs), bool)
+    rows = row_of[labels["image_index"].to_numpy()]
+    classes[rows, labels["region_id"].to_numpy()] = multihot_labels(labels, n_outputs)
+    return np.asarray(maps[target_images]), classes
+
+
 def run_train(
     params: dict,
     round_index: int,
@@ -45,11 +65,19 @@ def run_train(
     labels_dir: str | Path,
     out_dir: str | Path,
     previous_model_dir: str | Path | None = None,
+    regions_dir: str | Path | None = None,
+    stage: int = 1,
 ) -> dict:
-    """Train on the labelled targets of ``labels_dir`` (warm start: from the previous model)."""
+    """Train the round's model (warm start: from the previous model).
+
+    Stage 1 trains on the oracle's labels in ``labels_dir``: cross-entropy on its rendered
+    targets, or MulActSeg's stage-1 losses on multi-class region labels (needs ``regions_dir``).
+    Stage 2 (MulActSeg) trains with cross-entropy on the pseudo-labels in ``labels_dir``.
+    """
     device = resolve_device(params["device"])
     model_cfg = ModelConfig(**params["model"])
     train_cfg = TrainConfig(**params["train"])
+    label = LabelConfig(**params["label"])
     if model_cfg.pretrained:
         model_cfg = model_cfg.model_copy(
             update={"pretrained": str(storage.local_path(model_cfg.pretrained))}
@@ -62,23 +90,24 @@ def run_train(
         raise ValueError(
             f"{labels_dir}: no labelled image to train on (raise budget.initial_clicks)"
         )
+    n_outputs = num_outputs(data.num_classes, label)
+    region_labels = None
+    if train_cfg.trainer == "mulactseg" and stage == 1:
+        if regions_dir is None:
+            raise ValueError("trainer 'mulactseg' needs the regions folder (region maps)")
+        region_labels = region_labels_of(labels_dir, Path(regions_dir), target_images, n_outputs)
     init_state = None
     if train_cfg.warm_start and previous_model_dir:
         init_state = torch.load(Path(previous_model_dir) / "model.pt", weights_only=True)
     model, stats = train_model(
-        data.images("train"),
-        targets,
-        target_images,
-        data.num_classes,
-        model_cfg,
-        train_cfg,
-        seed=round_seed(params["seed"], round_index, salt=1),
-        device=device,
-        init_state=init_state,
-    )
+        data.images("train"), targets, target_images, n_outputs, model_cfg, train_cfg,
+        seed=round_seed(params["seed"], round_index, salt=1 if stage == 1 else 3), device=device,
+        init_state=init_state, region_labels=region_labels,
+    )  # fmt: skip
     sidecar = {
         "round": round_index,
-        "num_classes": data.num_classes,
+        "stage": stage,
+        "num_classes": n_outputs,
         "classes": data.classes,
         "model": params["model"],
         "train": params["train"],
@@ -88,7 +117,7 @@ def run_train(
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         save_checkpoint(model, tmp, sidecar)
-    return {"round": round_index, **stats}
+    return {"round": round_index, "stage": stage, **stats}
 
 
 def evaluate_model(
@@ -102,7 +131,8 @@ def evaluate_model(
     """mIoU / per-class IoU / pixel accuracy of ``model`` on (images, labels with void = 255)."""
     matrix = ConfusionMatrix(num_classes, IGNORE)
     for rows, probs in predict_batches(model, images, batch_size, device):
-        matrix.update(probs.argmax(1).cpu().numpy(), np.asarray(labels[rows]))
+        # argmax over the dataset's classes only (an 'undefined' output is never predicted)
+        matrix.update(probs[:, :num_classes].argmax(1).cpu().numpy(), np.asarray(labels[rows]))
     return matrix.compute()
 
 

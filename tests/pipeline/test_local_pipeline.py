@@ -125,3 +125,20 @@ def test_run_with_unknown_config_key_exits_2(tmp_path, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert err == f"alseg: error: {bad}: field 'budget.roundz': unknown key"
     assert not (tmp_path / "runs").exists()
+
+
+def test_mulactseg_round_runs_stage_one_pseudo_labels_and_stage_two(tmp_path: Path) -> None:
+    cfg = load_config(REPO / "configs" / "tiny-mulactseg.yaml")
+    report = run_local(cfg, run_name="mulactseg", runs_dir=tmp_path)
+    assert [r["round"] for r in report["rounds"]] == [0, 1]
+    log = (tmp_path / "logs" / "mulactseg.log").read_text()
+    for r in (0, 1):
+        assert f"[alseg] round {r} · pseudo · done" in log
+        assert f"[alseg] round {r} · train stage 2 · done" in log
+    summaries = list((tmp_path / "pipeline_root").rglob("pseudo_labels/summary.json"))
+    assert len(summaries) == 2
+    import json
+
+    for path in summaries:
+        summary = json.loads(path.read_text())
+        assert summary["pseudo_pixels"] > 0 and 0.0 <= summary["pseudo_pixel_accuracy"] <= 1.0

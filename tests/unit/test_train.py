@@ -113,3 +113,18 @@ def test_random_scores_cover_present_regions_and_repeat(tmp_path: Path) -> None:
     first = _scores(tmp_path, None, "random", maps)
     assert set(first) == {(0, 0), (0, 1), (1, 0)}  # image 1 has no region 1
     assert first == _scores(tmp_path, None, "random", maps)
+
+
+def test_mulactseg_stage_one_trains_on_region_class_sets() -> None:
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    maps = np.repeat(np.repeat(np.arange(4).reshape(2, 2), 16, 0), 16, 1)[None].repeat(3, 0)
+    classes = np.zeros((3, 4, 3), bool)
+    classes[:, 0, [0, 1]] = True  # a two-class region
+    classes[:, 3, 2] = True  # a single-class region; regions 1 and 2 unlabelled
+    cfg = TrainConfig(iterations=2, batch_size=2, trainer="mulactseg")
+    model_cfg = ModelConfig(head="cosine", temperature=0.1)
+    model, stats = train_model(images, None, np.arange(3), 3, model_cfg, cfg, seed=0,
+                               device="cpu", log_every=0, region_labels=(maps, classes))  # fmt: skip
+    assert math.isfinite(stats["final_loss"]) and stats["final_loss"] > 0
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
