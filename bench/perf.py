@@ -34,6 +34,9 @@ from alseg.tables import SCHEMAS  # noqa: E402
 from alseg.train import criterion, to_input, train_model  # noqa: E402
 
 
+POLICIES = ("entropy", "margin", "least_confidence", "bvsb", "classbal", "pixbal", "cbal", "oreal")
+
+
 def timed(fn, repeat: int = 1) -> float:
     start = time.perf_counter()
     for _ in range(repeat):
@@ -73,10 +76,10 @@ def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, b
                 score_pool(model, images, region_maps, acq, 0, "cpu", writer)
 
     bare_forward()  # warm-up
-    forward_s = timed(bare_forward, 2)
+    forward_s = timed(bare_forward, 3)
     result = {"forward_img_per_s": n / forward_s}
-    for policy in ("entropy", "margin", "least_confidence", "bvsb"):
-        score_s = timed(lambda p=policy: score_stage(p), 2)
+    for policy in POLICIES:
+        score_s = timed(lambda p=policy: score_stage(p), 3)
         result[f"score_{policy}_img_per_s"] = n / score_s
         result[f"score_{policy}_over_forward"] = forward_s / score_s
     return result

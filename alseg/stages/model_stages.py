@@ -187,6 +187,9 @@ def run_evaluate(
     return metrics
 
 
+ROWS_PER_GROUP = 65536  # scores are buffered into Parquet row groups of about this size
+
+
 def _batch_rows(start: int, stats: RegionStatistics, schema: pa.Schema) -> pa.Table:
     """Scores-table rows of the regions present in one batch (``score`` not NaN)."""
     score = stats.score.cpu()
@@ -199,7 +202,7 @@ def _batch_rows(start: int, stats: RegionStatistics, schema: pa.Schema) -> pa.Ta
         offsets = np.arange(n + 1, dtype=np.int32) * values.shape[1]
         vector = pa.ListArray.from_arrays(offsets, values.reshape(-1).numpy().astype(np.float32))
     else:
-        vector = pa.array([[]] * n, pa.list_(pa.float32()))
+        vector = pa.ListArray.from_arrays(np.zeros(n + 1, np.int32), pa.array([], pa.float32()))
     return pa.table({
         "image_index": (image_index + start).numpy().astype(np.int32),
         "region_id": region_id.numpy().astype(np.int32),
@@ -222,9 +225,9 @@ def score_pool(
 
     Per batch: probs (B, C, H, W) -> the policy's pixel statistics -> one scatter over region ids
     (alseg.acquisition.policies); no loop over regions. ``random`` needs no model. Returns
-    {"rows": n, "class_prior": (C,) list (mean of per-batch mean probabilities, for PixBal)}.
+    {"rows": n, "class_prior": (C,) list (PixBal: mean of per-batch mean probabilities)}.
     """
-    rows_written = 0
+    rows_written, pending = 0, []
     prior = PriorAccumulator()
     n_regions = int(region_maps.max()) + 1
     for start in range(0, len(images), acquisition.batch_size):
@@ -238,12 +241,17 @@ def score_pool(
         else:
             with torch.no_grad():
                 probs = torch.softmax(model(to_input(images[rows], device)).float(), dim=1)
-            prior.update(probs)
+            if acquisition.policy == "pixbal":
+                prior.update(probs)
             stats = region_statistics(probs, regions, n_regions, acquisition.policy,
                                       acquisition.aggregation, acquisition.ovr_kind)  # fmt: skip
-        batch = _batch_rows(start, stats, writer.schema)
-        writer.write_table(batch)
-        rows_written += len(batch)
+        pending.append(_batch_rows(start, stats, writer.schema))
+        rows_written += len(pending[-1])
+        if sum(map(len, pending)) >= ROWS_PER_GROUP:
+            writer.write_table(pa.concat_tables(pending))
+            pending = []
+    if pending:
+        writer.write_table(pa.concat_tables(pending))
     class_prior = prior.value().tolist() if prior.n_batches else None
     return {"rows": rows_written, "class_prior": class_prior}
 
