@@ -33,7 +33,6 @@ from alseg.stages.regions import method_params  # noqa: E402
 from alseg.tables import SCHEMAS  # noqa: E402
 from alseg.train import criterion, to_input, train_model  # noqa: E402
 
-
 POLICIES = ("entropy", "margin", "least_confidence", "bvsb", "classbal", "pixbal", "cbal", "oreal")
 
 
