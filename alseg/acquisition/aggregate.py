@@ -144,18 +144,47 @@ def region_class_histogram(
         raise ValueError(f"pred must be integer class ids, got dtype {pred.dtype}; use .long()")
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}; pass C")
-    _check_regions(regions, tuple(pred.shape), n_regions)
+    return _region_class_bins(pred, regions, n_regions, num_classes, None).long()
+
+
+def region_class_sums(
+    values: torch.Tensor,
+    pred: torch.Tensor,
+    regions: torch.Tensor,
+    n_regions: int,
+    num_classes: int,
+) -> torch.Tensor:
+    """Sum ``values`` (B, H, W) per region and predicted class -> (B, n_regions, num_classes).
+
+    sums[b, r, c] = sum of values[b, x] over x with regions[b, x] = r and pred[b, x] = c: one
+    weighted bincount, no (B, C, H, W) one-hot (used by PixBal's one-pass statistics).
+    """
+    if tuple(values.shape) != tuple(pred.shape):
+        raise ValueError(f"values {tuple(values.shape)} and pred {tuple(pred.shape)} must match")
+    return _region_class_bins(pred, regions, n_regions, num_classes, values)
+
+
+def _region_class_bins(
+    pred: torch.Tensor,
+    regions: torch.Tensor,
+    n_regions: int,
+    num_classes: int,
+    weights: torch.Tensor | None,
+) -> torch.Tensor:
+    all_valid = _check_regions(regions, tuple(pred.shape), n_regions)
     regions = regions.to(pred.device)
-    valid, seg = _flat_segments(regions, n_regions)
-    cls = pred[valid].long()
+    valid, seg = _flat_segments(regions, n_regions, all_valid)
+    cls = (pred.reshape(-1) if valid is None else pred[valid]).long()
     if cls.numel() and (int(cls.min()) < 0 or int(cls.max()) >= num_classes):
         raise ValueError(
             f"pred ids inside regions must lie in [0, {num_classes}), got "
             f"[{int(cls.min())}, {int(cls.max())}]; pass num_classes = number of model outputs"
         )
+    if weights is not None:
+        weights = (weights.reshape(-1) if valid is None else weights[valid]).double()
     n_bins = pred.shape[0] * n_regions * num_classes
-    hist = torch.bincount(seg * num_classes + cls, minlength=n_bins)
-    return hist.view(pred.shape[0], n_regions, num_classes)
+    bins = torch.bincount(seg * num_classes + cls, weights=weights, minlength=n_bins)
+    return bins.view(pred.shape[0], n_regions, num_classes)
 
 
 def region_means(values: torch.Tensor, regions: torch.Tensor, n_regions: int) -> torch.Tensor:

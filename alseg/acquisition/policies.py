@@ -27,7 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from alseg.acquisition.aggregate import aggregate_regions, region_class_histogram, region_means
+from alseg.acquisition.aggregate import (
+    aggregate_regions,
+    region_class_histogram,
+    region_class_sums,
+    region_means,
+)
 from alseg.acquisition.balanced import (
     cbal_region_scores,
     classbal_region_scores,
@@ -67,8 +72,10 @@ def region_statistics(
         if policy == "classbal":
             histogram = region_class_histogram(predicted, regions, n_regions, probs.shape[1])
             return RegionStatistics(score, pred_class=histogram.argmax(-1))
-        by_class = torch.zeros_like(probs).scatter_(1, predicted[:, None], bvsb[:, None])
-        return RegionStatistics(score, vector=region_means(by_class, regions, n_regions))
+        sums = region_class_sums(bvsb, predicted, regions, n_regions, probs.shape[1])
+        sizes = region_class_histogram(predicted, regions, n_regions, probs.shape[1]).sum(-1)
+        vector = (sums / sizes.clamp_min(1)[..., None]).float()  # empty regions: score is NaN
+        return RegionStatistics(score, vector=vector)
     if policy == "cbal":
         entropy = pixel_uncertainty(probs, "entropy")
         score = aggregate_regions(entropy, regions, n_regions, "mean")

@@ -62,3 +62,14 @@ def test_oreal_score_is_the_largest_class_score(batch) -> None:
     stats = region_statistics(probs, regions, 4, "oreal", aggregation="max")
     torch.testing.assert_close(stats.score, stats.vector.amax(-1))
     assert stats.vector.shape == (2, 4, 3)
+
+
+def test_region_class_sums_by_hand() -> None:
+    from alseg.acquisition.aggregate import region_class_sums
+
+    values = torch.tensor([[[0.5, 0.25], [1.0, 2.0]]])
+    pred = torch.tensor([[[0, 1], [1, 1]]])
+    regions = torch.tensor([[[0, 0], [1, -1]]])
+    # region 0: class 0 -> 0.5, class 1 -> 0.25; region 1: class 1 -> 1.0; pixel -1 ignored
+    sums = region_class_sums(values, pred, regions, 2, 2)
+    assert sums.tolist() == [[[0.5, 0.25], [0.0, 1.0]]]

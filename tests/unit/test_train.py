@@ -124,7 +124,17 @@ def test_mulactseg_stage_one_trains_on_region_class_sets() -> None:
     classes[:, 3, 2] = True  # a single-class region; regions 1 and 2 unlabelled
     cfg = TrainConfig(iterations=2, batch_size=2, trainer="mulactseg")
     model_cfg = ModelConfig(head="cosine", temperature=0.1)
-    model, stats = train_model(images, None, np.arange(3), 3, model_cfg, cfg, seed=0,
-                               device="cpu", log_every=0, region_labels=(maps, classes))  # fmt: skip
+    model, stats = train_model(
+        images,
+        None,
+        np.arange(3),
+        3,
+        model_cfg,
+        cfg,
+        seed=0,
+        device="cpu",
+        log_every=0,
+        region_labels=(maps, classes),
+    )
     assert math.isfinite(stats["final_loss"]) and stats["final_loss"] > 0
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
