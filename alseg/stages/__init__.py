@@ -25,7 +25,10 @@ def run_stage(
     except Exception as err:
         print(f"[alseg] {label} · FAILED: {type(err).__name__}: {err}", flush=True)
         raise
-    brief = {k: v for k, v in summary.items() if isinstance(v, int | float | str) and k != "round"}
+    brief = {
+        k: v for k, v in summary.items()
+        if isinstance(v, int | float | str) and k != "round" and len(str(v)) <= 60
+    }  # fmt: skip
     print(
         f"[alseg] {label} · done in {time.perf_counter() - start:.1f}s · {json.dumps(brief)}",
         flush=True,
