@@ -193,6 +193,16 @@ def region_means(values: torch.Tensor, regions: torch.Tensor, n_regions: int) ->
     m[b, r] = (1/|r|) sum_{x in r} values[b, :, x] (e.g. mean probability vector p̄(r) for CBAL);
     NaN rows for regions without pixels; pixels with region -1 are ignored.
     """
+    return region_vectors(values, regions, n_regions, "mean")
+
+
+def region_vectors(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
+                   how: str) -> torch.Tensor:  # fmt: skip
+    """Reduce every channel per region: values (B, K, H, W) -> (B, n_regions, K) float32.
+
+    ``how`` = ``mean`` or ``max``, for all K channels in one index_add / scatter_reduce over
+    the (pixels, K) layout (a view for channels-last tensors); NaN rows for empty regions.
+    """
     if not isinstance(values, torch.Tensor) or values.ndim != 4:
         shape = tuple(values.shape) if isinstance(values, torch.Tensor) else None
         raise ValueError(
@@ -200,14 +210,21 @@ def region_means(values: torch.Tensor, regions: torch.Tensor, n_regions: int) ->
         )
     if not values.is_floating_point():
         raise ValueError(f"values must be floating, got dtype {values.dtype}; use .float()")
+    if how not in ("mean", "max"):
+        raise ValueError(f"how must be 'mean' or 'max', got {how!r}")
     b, k, h, w = values.shape
-    _check_regions(regions, (b, h, w), n_regions)
+    all_valid = _check_regions(regions, (b, h, w), n_regions)
     regions = regions.to(values.device)
-    valid, seg = _flat_segments(regions, n_regions)
+    valid, seg = _flat_segments(regions, n_regions, all_valid)
     acc = _acc_dtype(values)
-    vals = values.permute(0, 2, 3, 1)[valid].to(acc)  # (P, K)
-    sums = torch.zeros(b * n_regions, k, dtype=acc, device=values.device).index_add_(0, seg, vals)
+    pixels = values.permute(0, 2, 3, 1)  # (B, H, W, K)
+    vals = (pixels.reshape(-1, k) if valid is None else pixels[valid]).to(acc)  # (P, K)
     counts = torch.bincount(seg, minlength=b * n_regions).unsqueeze(1)
     nan = torch.tensor(float("nan"), dtype=acc, device=values.device)
-    out = torch.where(counts > 0, sums / counts.clamp_min(1), nan)
+    if how == "mean":
+        sums = torch.zeros(b * n_regions, k, dtype=acc, device=values.device)
+        out = torch.where(counts > 0, sums.index_add_(0, seg, vals) / counts.clamp_min(1), nan)
+    else:
+        out = torch.full((b * n_regions, k), float("nan"), dtype=acc, device=values.device)
+        out = out.scatter_reduce(0, seg[:, None].expand(-1, k), vals, "amax", include_self=False)
     return out.view(b, n_regions, k).to(torch.float32)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from alseg import IGNORE
-from alseg.acquisition.aggregate import AGGREGATIONS, aggregate_regions
+from alseg.acquisition.aggregate import AGGREGATIONS, aggregate_regions, region_vectors
 from alseg.acquisition.select import rank_order, select_under_budget
 from alseg.acquisition.uncertainty import ensure_probs, pixel_uncertainty
 
@@ -74,6 +74,8 @@ def region_ovr_scores(
         ent = pixel_uncertainty(probs, "entropy")  # (B, H, W)
         pix = probs.to(torch.float32) * ent.unsqueeze(1)
     regions = regions.to(probs.device)
+    if how in ("mean", "max"):  # all classes in one reduction over (pixels, C)
+        return region_vectors(pix, regions, n_regions, how)
     folded = regions.unsqueeze(1).expand(b, c, h, w).reshape(b * c, h, w)
     agg = aggregate_regions(pix.reshape(b * c, h, w), folded, n_regions, how)  # (B*C, n)
     return agg.view(b, c, n_regions).permute(0, 2, 1).contiguous()

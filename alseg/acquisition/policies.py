@@ -39,7 +39,7 @@ from alseg.acquisition.balanced import (
     pixbal_weights,
 )
 from alseg.acquisition.oreal import items_per_class, region_ovr_scores
-from alseg.acquisition.uncertainty import MEASURES, pixel_uncertainty
+from alseg.acquisition.uncertainty import MEASURES, bvsb, pixel_uncertainty, top_two_with_argmax
 
 UNCERTAINTY_POLICIES = ("random", *MEASURES)
 CLASS_POLICIES = ("classbal", "pixbal", "cbal", "oreal")
@@ -66,15 +66,14 @@ def region_statistics(
         uncertainty = pixel_uncertainty(probs, policy)
         return RegionStatistics(aggregate_regions(uncertainty, regions, n_regions, aggregation))
     if policy in ("classbal", "pixbal"):
-        bvsb = pixel_uncertainty(probs, "bvsb")
-        score = aggregate_regions(bvsb, regions, n_regions, "mean")
-        predicted = probs.argmax(dim=1)
+        p1, p2, predicted = top_two_with_argmax(probs.float())
+        uncertainty = bvsb(p1, p2)
+        score = aggregate_regions(uncertainty, regions, n_regions, "mean")
+        histogram = region_class_histogram(predicted, regions, n_regions, probs.shape[1])
         if policy == "classbal":
-            histogram = region_class_histogram(predicted, regions, n_regions, probs.shape[1])
             return RegionStatistics(score, pred_class=histogram.argmax(-1))
-        sums = region_class_sums(bvsb, predicted, regions, n_regions, probs.shape[1])
-        sizes = region_class_histogram(predicted, regions, n_regions, probs.shape[1]).sum(-1)
-        vector = (sums / sizes.clamp_min(1)[..., None]).float()  # empty regions: score is NaN
+        sums = region_class_sums(uncertainty, predicted, regions, n_regions, probs.shape[1])
+        vector = (sums / histogram.sum(-1).clamp_min(1)[..., None]).float()  # empty: NaN score
         return RegionStatistics(score, vector=vector)
     if policy == "cbal":
         entropy = pixel_uncertainty(probs, "entropy")

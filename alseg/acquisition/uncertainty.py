@@ -51,13 +51,24 @@ def _compute_dtype(probs: torch.Tensor) -> torch.dtype:
 
 
 def top_two(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Largest and second-largest value over C of (B, C, H, W) -> two (B, H, W) tensors.
+    """Largest and second-largest value over C of (B, C, H, W) -> two (B, H, W) tensors."""
+    p1, p2, _ = top_two_with_argmax(probs)
+    return p1, p2
+
+
+def top_two_with_argmax(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(p_(1), p_(2), argmax) over C of (B, C, H, W) -> three (B, H, W) tensors.
 
     max, then max again with the winner masked to -inf: about 3x faster than topk(2) on CPU.
     """
     p1, winner = probs.max(dim=1, keepdim=True)
     p2 = probs.scatter(1, winner, float("-inf")).amax(dim=1)
-    return p1[:, 0], p2
+    return p1[:, 0], p2, winner[:, 0]
+
+
+def bvsb(p1: torch.Tensor, p2: torch.Tensor) -> torch.Tensor:
+    """B(x) = p_(2) / p_(1) (+1e-8), in (0, 1], larger = more uncertain."""
+    return p2 / (p1 + _BVSB_EPS)
 
 
 def pixel_uncertainty(probs: torch.Tensor, measure: str) -> torch.Tensor:
@@ -79,5 +90,5 @@ def pixel_uncertainty(probs: torch.Tensor, measure: str) -> torch.Tensor:
         if measure == "margin":
             out = 1.0 - (p1 - p2)
         else:  # bvsb
-            out = p2 / (p1 + _BVSB_EPS)
+            out = bvsb(p1, p2)
     return out.to(torch.float32)
