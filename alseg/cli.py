@@ -181,7 +181,8 @@ STAGE_INPUTS = {
     "regions": ["prepared"],
     "init": ["prepared", "regions"],
     "oracle": ["queries", "prepared", "regions", "init", "previous_labels?"],
-    "train": ["prepared", "labels", "previous_model?"],
+    "train": ["prepared", "labels", "previous_model?", "regions?"],
+    "pseudo": ["prepared", "regions", "labels", "model"],
     "evaluate": ["prepared", "model", "labels", "history?"],
     "score": ["prepared", "regions", "model"],
     "select": ["scores", "init", "labels", "regions"],
@@ -192,7 +193,15 @@ STAGE_INPUTS = {
 def cmd_step(args: argparse.Namespace) -> int:
     """Run one stage on folders, exactly as its KFP component does."""
     from alseg.config import DataConfig, RegionConfig
-    from alseg.stages import labeling, model_stages, prepare, regions, report, run_stage
+    from alseg.stages import (
+        labeling,
+        model_stages,
+        prepare,
+        pseudo_stage,
+        regions,
+        report,
+        run_stage,
+    )
 
     cfg = _config(args)
     params = json.loads(stage_params(cfg, args.stage))
@@ -231,6 +240,18 @@ def cmd_step(args: argparse.Namespace) -> int:
             get("labels"),
             args.out,
             get("previous_model"),
+            get("regions"),
+            args.train_stage,
+        ),
+        "pseudo": lambda: (
+            pseudo_stage.run_pseudo,
+            params,
+            r,
+            get("prepared"),
+            get("regions"),
+            get("labels"),
+            get("model"),
+            args.out,
         ),
         "evaluate": lambda: (
             model_stages.run_evaluate,
@@ -360,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("stage", choices=sorted(STAGE_INPUTS))
     with_config(step)
     step.add_argument("--round", type=int, default=0)
+    step.add_argument(
+        "--train-stage",
+        type=int,
+        default=1,
+        choices=(1, 2),
+        help="train: 2 = MulActSeg's retrain on pseudo-labels",
+    )
     step.add_argument("--input", action="append", metavar="NAME=FOLDER")
     step.add_argument("--out", required=True, help="output folder (written atomically)")
     step.set_defaults(func=cmd_step)
