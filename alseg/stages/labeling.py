@@ -43,10 +43,11 @@ def _regions(regions_dir: Path) -> tuple[pa.Table, np.ndarray]:
 
 def annotate_regions(
     label: dict, gt: np.ndarray, region_map: np.ndarray, n_regions: int, num_classes: int
-) -> tuple[np.ndarray, list[list[int]], np.ndarray]:
+) -> tuple[np.ndarray, pa.ListArray, np.ndarray]:
     """What the simulated annotator gives for every region of one image.
 
-    Returns dominant (R,) int16 (-1 = void-dominant), classes (R lists: the multi-class label,
+    Returns dominant (R,) int16 (-1 = void-dominant), classes (list<int16> of R class lists:
+    the multi-class label,
     after boundary trimming; with ``void: undefined`` the id ``num_classes`` marks void) and
     cost (R,) clicks for ``label["type"]``.
     """
@@ -62,7 +63,8 @@ def annotate_regions(
     else:
         multihot = oracle.multiclass_labels(listed)
     rows, cols = np.nonzero(multihot)
-    classes = [c.tolist() for c in np.split(cols, np.searchsorted(rows, np.arange(1, n_regions)))]
+    offsets = np.searchsorted(rows, np.arange(n_regions + 1)).astype(np.int32)
+    classes = pa.ListArray.from_arrays(offsets, pa.array(cols.astype(np.int16)))
     cost = {
         "dominant": np.ones(n_regions, np.int32),
         "multiclass": multihot.sum(1).astype(np.int32),
@@ -246,20 +248,29 @@ def _answer(
     image_index = queries["image_index"].to_numpy()
     region_id = queries["region_id"].to_numpy()
     dominant = np.empty(len(queries), np.int16)
-    classes: list[list[int]] = [[] for _ in range(len(queries))]
-    for index in np.unique(image_index):
-        rows = np.flatnonzero(image_index == index)
+    answered_rows, class_lists = [], []
+    for rows in _rows_by_image(image_index):
+        index = image_index[rows[0]]
         answers = annotate_regions(label, gt[index], maps[index], int(per_image[index]),
                                    num_classes)  # fmt: skip
         dominant[rows] = answers[0][region_id[rows]]
-        for row in rows:
-            classes[row] = answers[1][region_id[row]]
+        answered_rows.append(rows)
+        class_lists.append(answers[1].take(region_id[rows]))
+    order = np.argsort(np.concatenate(answered_rows)) if answered_rows else np.zeros(0, np.int64)
+    classes = (pa.concat_arrays(class_lists).take(order) if class_lists
+               else pa.array([], pa.list_(pa.int16())))  # fmt: skip
     return pa.table({
         "round": queries["round"], "image_index": image_index, "region_id": region_id,
         "label_type": pa.array([label["type"]] * len(queries)),
-        "dominant": dominant, "classes": pa.array(classes, pa.list_(pa.int16())),
-        "cost": queries["cost"],
+        "dominant": dominant, "classes": classes, "cost": queries["cost"],
     })  # fmt: skip
+
+
+def _rows_by_image(image_index: np.ndarray) -> list[np.ndarray]:
+    """Row indices grouped by image (images ascending), from one stable sort."""
+    order = np.argsort(image_index, kind="stable")
+    starts = np.flatnonzero(np.diff(image_index[order], prepend=-1))
+    return np.split(order, starts[1:]) if len(order) else []
 
 
 def render_targets(
@@ -273,16 +284,20 @@ def render_targets(
     """
     image_index = labels["image_index"].to_numpy()
     region_id = labels["region_id"].to_numpy()
-    images = np.unique(image_index)
+    groups = _rows_by_image(image_index)
+    images = np.array([image_index[rows[0]] for rows in groups], np.int64)
     targets = np.full((len(images), *maps.shape[1:]), IGNORE, np.uint8)
     if label_type == "multiclass":
-        sizes = np.array([len(c) for c in labels["classes"].to_pylist()])
-        first = np.array([c[0] if c else -1 for c in labels["classes"].to_pylist()], np.int16)
-        painted = np.where(sizes == 1, first, -1)
+        classes = labels["classes"].combine_chunks()
+        parent = pc.list_parent_indices(classes).to_numpy()
+        flat = classes.flatten().to_numpy()
+        first = np.full(len(labels), -1, np.int64)
+        owners, first_item = np.unique(parent, return_index=True)
+        first[owners] = flat[first_item]
+        painted = np.where(np.bincount(parent, minlength=len(labels)) == 1, first, -1)
     else:
         painted = labels["dominant"].to_numpy()
-    for k, index in enumerate(images):
-        rows = image_index == index
+    for k, (index, rows) in enumerate(zip(images, groups, strict=True)):
         if label_type == "full":
             targets[k] = oracle.render_full_regions(maps[index], region_id[rows], gt[index], IGNORE)
         else:

@@ -133,3 +133,24 @@ def test_targets_paint_dominant_class_and_full_masks(pool) -> None:
                 expect = np.full(inside.sum(), IGNORE if row["dominant"] < 0 else row["dominant"])
             np.testing.assert_array_equal(targets[k][inside], expect)
         assert (targets != IGNORE).sum() <= 3 * 64
+
+
+def test_multiclass_labels_list_the_classes_present_and_paint_single_class_regions(pool) -> None:
+    tmp = pool["tmp"] / "multiclass"
+    setting = {**params(initial=20), "label": {"type": "multiclass", "trim_kernel": 0}}
+    labeling.run_init(setting, pool["prepared"], pool["regions"], tmp / "init")
+    labeling.run_oracle(setting, 0, tmp / "init", pool["prepared"], pool["regions"],
+                        tmp / "init", tmp / "labels")  # fmt: skip
+    labels = read_table(tmp / "labels" / "labels.parquet", "labels")
+    targets = np.load(tmp / "labels" / "targets.npy")
+    images = np.load(tmp / "labels" / "target_images.npy")
+    gt = PreparedDataset.open(pool["prepared"]).labels("train")
+    maps = np.load(pool["regions"] / "train_regions.npy")
+    assert 0 < labels.num_rows and sum(labels["cost"].to_pylist()) <= 20
+    for row in labels.to_pylist():
+        inside = maps[row["image_index"]] == row["region_id"]
+        present = sorted(set(np.unique(gt[row["image_index"]][inside]).tolist()) - {IGNORE})
+        assert row["classes"] == present and row["cost"] == len(present)
+        k = int(np.flatnonzero(images == row["image_index"])[0])
+        painted = present[0] if len(present) == 1 else IGNORE
+        assert set(np.unique(targets[k][inside]).tolist()) == {painted}

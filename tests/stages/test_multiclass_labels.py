@@ -19,7 +19,7 @@ def label(**kw) -> dict:
 
 def test_untrimmed_sets_and_costs() -> None:
     dominant, classes, cost = annotate_regions(label(), GT, REGIONS, 2, 3)
-    assert classes == [[0, 1], [2]] and cost.tolist() == [2, 1]
+    assert classes.to_pylist() == [[0, 1], [2]] and cost.tolist() == [2, 1]
     assert dominant.tolist() == [0, 2]
 
 
@@ -27,12 +27,12 @@ def test_trimming_drops_classes_seen_only_in_the_border_band() -> None:
     # boundary pixels: columns 3 and 4; a 3x3 dilation widens the band to columns 2-5, so
     # region 0 lists only what columns 0-1 hold: {0}
     _, classes, cost = annotate_regions(label(trim_kernel=3), GT, REGIONS, 2, 3)
-    assert classes == [[0], [2]] and cost.tolist() == [1, 1]
+    assert classes.to_pylist() == [[0], [2]] and cost.tolist() == [1, 1]
 
 
 def test_void_as_an_undefined_class_costs_a_click() -> None:
     _, classes, cost = annotate_regions(label(void="undefined"), GT, REGIONS, 2, 3)
-    assert classes == [[0, 1], [2, 3]]  # 3 = the 'undefined' id (num_classes)
+    assert classes.to_pylist() == [[0, 1], [2, 3]]  # 3 = the 'undefined' id (num_classes)
     assert cost.tolist() == [2, 2]
 
 
