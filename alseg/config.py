@@ -68,7 +68,9 @@ class SeedsParams(Strict):
 
 
 class RegionConfig(Strict):
-    type: Literal["seeds", "slic", "grid"] = "seeds"
+    type: Literal["seeds", "slic", "grid", "pixel"] = Field(
+        "seeds", description="pixel: single pixels (PixelPick); void pixels are never queried"
+    )
     size: PositiveInt = Field(32, description="nominal region side in pixels")
     full_resolution: bool = Field(
         False, description="compute on the original image and downsample the map (nearest)"
@@ -109,6 +111,9 @@ class AcquisitionConfig(Strict):
     background_class: NonNegativeInt | None = Field(
         None, description="OREAL/CBAL: class whose labelled count is forced to 0 (oversampled)"
     )
+    top_fraction: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.05, description="pixel regions: per image, sample from this most uncertain fraction"
+    )
     batch_size: PositiveInt = 8
 
 
@@ -145,7 +150,9 @@ class TrainConfig(Strict):
     poly_power: Annotated[float, Field(ge=0)] = 0.9
     scale_range: tuple[float, float] = (0.75, 1.25)
     hflip: bool = True
-    warm_start: bool = Field(False, description="start each round from the previous model")
+    warm_start: bool = Field(
+        False, description="start each round (and stage 2) from the latest stage-1 model"
+    )
     eval_batch_size: PositiveInt = 16
 
 
@@ -176,6 +183,22 @@ class ExperimentConfig(Strict):
         "adds '% of full supervision' to every round",
     )
     cluster: ClusterProfile = ClusterProfile()
+
+    @model_validator(mode="after")
+    def _pixel_queries(self) -> ExperimentConfig:
+        """Pixel regions (PixelPick) take point labels and a per-pixel uncertainty."""
+        if self.region.type != "pixel":
+            return self
+        if self.label.type != "dominant":
+            raise ValueError("region.type 'pixel' needs label.type 'dominant' (a point label)")
+        if self.acquisition.policy not in PIXEL_POLICIES:
+            raise ValueError(f"region.type 'pixel' takes acquisition.policy in {PIXEL_POLICIES}")
+        if self.train.trainer != "supervised":
+            raise ValueError("region.type 'pixel' needs train.trainer 'supervised'")
+        return self
+
+
+PIXEL_POLICIES = ("random", "entropy", "margin", "least_confidence")
 
 
 class ConfigError(ValueError):

@@ -77,9 +77,10 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
                            model=model),
                     "pseudo", r,
                 ).outputs["pseudo_labels"]  # fmt: skip
+                warm = {"previous_model": model} if warm_start else {}
                 reported = step(
                     train(params=params["train"], round_index=r, prepared=prepared,
-                          labels=pseudo_labels, stage=2),
+                          labels=pseudo_labels, stage=2, **warm),
                     "train", r, "train stage 2",
                 ).outputs["model"]  # fmt: skip
             earlier = {"history": history} if history is not None else {}
