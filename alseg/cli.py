@@ -184,7 +184,7 @@ STAGE_INPUTS = {
     "train": ["prepared", "labels", "previous_model?", "regions?"],
     "pseudo": ["prepared", "regions", "labels", "model"],
     "evaluate": ["prepared", "model", "labels", "history?"],
-    "score": ["prepared", "regions", "model"],
+    "score": ["prepared", "regions", "model", "labels?"],
     "select": ["scores", "init", "labels", "regions"],
     "report": ["evaluation", "labels"],
 }
@@ -271,6 +271,7 @@ def cmd_step(args: argparse.Namespace) -> int:
             get("regions"),
             get("model"),
             args.out,
+            get("labels"),
         ),
         "select": lambda: (
             labeling.run_select,

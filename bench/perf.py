@@ -29,7 +29,8 @@ from alseg import regions  # noqa: E402
 from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig, load_config  # noqa: E402
 from alseg.models import build_model  # noqa: E402
 from alseg.stages.model_stages import score_pool  # noqa: E402
-from alseg.stages.regions import method_params  # noqa: E402
+from alseg.stages.pixels import score_pixels  # noqa: E402
+from alseg.stages.regions import method_params, pixel_region_maps  # noqa: E402
 from alseg.tables import SCHEMAS  # noqa: E402
 from alseg.train import criterion, to_input, train_model  # noqa: E402
 
@@ -68,16 +69,26 @@ def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, b
             for start in range(0, n, batch):
                 torch.softmax(model(to_input(images[start : start + batch], "cpu")), 1)
 
+    pixel_maps = pixel_region_maps(np.zeros(region_maps.shape, np.uint8))
+    no_labels = np.zeros((n, pixel_maps[0].size), bool)
+
     def score_stage(policy: str) -> None:
-        acq = AcquisitionConfig(policy=policy, aggregation="mean", batch_size=batch)
+        """The score stage's loop as each preset configures it (OREAL: max aggregation;
+        PixelPick: margin per pixel, top 5% per image)."""
+        name = "margin" if policy == "pixelpick" else policy
+        acq = AcquisitionConfig(policy=name, batch_size=batch,
+                                aggregation="max" if policy == "oreal" else "mean")  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:
             with pq.ParquetWriter(Path(tmp) / "s.parquet", SCHEMAS["scores"]) as writer:
-                score_pool(model, images, region_maps, acq, 0, "cpu", writer)
+                if policy == "pixelpick":
+                    score_pixels(model, images, pixel_maps, no_labels, acq, 0, "cpu", writer)
+                else:
+                    score_pool(model, images, region_maps, acq, 0, "cpu", writer)
 
     bare_forward()  # warm-up
     forward_s = timed(bare_forward, 3)
     result = {"forward_img_per_s": n / forward_s}
-    for policy in POLICIES:
+    for policy in (*POLICIES, "pixelpick"):
         score_s = timed(lambda p=policy: score_stage(p), 3)
         result[f"score_{policy}_img_per_s"] = n / score_s
         result[f"score_{policy}_over_forward"] = forward_s / score_s

@@ -11,6 +11,7 @@ def score(
     prepared: Input[Dataset],
     regions: Input[Dataset],
     model: Input[Model],
+    labels: Input[Dataset],
     scores: Output[Dataset],
 ) -> str:
     """Score every region of the pool (batched, streaming).
@@ -21,6 +22,7 @@ def score(
         prepared: the prepared dataset folder.
         regions: region maps + regions table.
         model: the round's model.
+        labels: the labels so far (pixel pools never query a labelled pixel).
         scores: ``scores.parquet``.
     """
     import json
@@ -36,5 +38,6 @@ def score(
         regions.path,
         model.path,
         scores.path,
+        labels.path,
         round_index=round_index,
     )

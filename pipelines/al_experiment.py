@@ -94,7 +94,7 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
                 break
             scores = step(
                 score(params=params["score"], round_index=r, prepared=prepared, regions=pool,
-                      model=model),
+                      model=model, labels=labels),
                 "score", r,
             ).outputs["scores"]  # fmt: skip
             queries = step(

@@ -106,7 +106,7 @@ class PriorAccumulator:
     def update(self, probs: torch.Tensor) -> None:
         """Add the batch mean of ``probs`` (B, C, H, W) (temperature-scaled softmax)."""
         ensure_probs(probs)
-        batch_mean = probs.to(torch.float64).mean(dim=(0, 2, 3))
+        batch_mean = probs.mean(dim=(0, 2, 3)).to(torch.float64)  # float32 pass, no copy
         if self._sum is None:
             self._sum = batch_mean
         else:

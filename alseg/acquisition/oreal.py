@@ -35,9 +35,25 @@ def ovr_entropy(probs: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     ``compute_entropy_v2``). H_c = ln 2 at p_c = 0.5 and ~0 at p_c in {0, 1}.
     """
     ensure_probs(probs)
-    p = probs.to(torch.promote_types(probs.dtype, torch.float32))
+    return binary_entropy(probs, eps)
+
+
+def binary_entropy(p: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """Elementwise -[p log(p + eps) + (1 - p) log(1 - p + eps)] of any shape -> float32."""
+    p = p.to(torch.promote_types(p.dtype, torch.float32))
     q = 1.0 - p
-    return (-(p * torch.log(p + eps) + q * torch.log(q + eps))).to(torch.float32)
+    return (p * torch.log(p + eps)).add_(q * torch.log(q + eps)).neg_().to(torch.float32)
+
+
+def _region_max_ovr_entropy(probs: torch.Tensor, regions: torch.Tensor,
+                            n_regions: int) -> torch.Tensor:  # fmt: skip
+    """max_{x in r} H_c(x) without a log per pixel and class: H_c(p) is symmetric about
+    p = 1/2 and increasing on [0, 1/2] (dH/dp = log((1-p+eps)/(p+eps)) + eps(1-2p)/(...) > 0),
+    so the maximum is H_c at the pixel whose p_c is closest to 1/2:
+    max_x H_c(x) = H_c(1/2 - min_x |p_c(x) - 1/2|)."""
+    closeness = (probs.to(torch.float32) - 0.5).abs_().neg_()  # (B, C, H, W): max at p = 1/2
+    nearest = 0.5 + region_vectors(closeness, regions, n_regions, "max")  # (B, R, C), NaN kept
+    return binary_entropy(nearest)
 
 
 def region_ovr_scores(
@@ -68,6 +84,8 @@ def region_ovr_scores(
             f"regions must be a ({b}, {h}, {w}) tensor (B, H, W), got {shape}; "
             "pass one region map per image at the resolution of probs"
         )
+    if kind == "ovr_entropy" and how == "max":
+        return _region_max_ovr_entropy(probs, regions.to(probs.device), n_regions)
     if kind == "ovr_entropy":
         pix = ovr_entropy(probs)
     else:

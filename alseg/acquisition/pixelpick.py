@@ -122,6 +122,21 @@ def pixelpick_sample_batch(
             f"excluded must be a bool tensor of shape {tuple(uncertainty.shape)}, got {got}; "
             "mark labelled and void-GT pixels True"
         )
+    idx, n_valid = top_uncertain(uncertainty, excluded, top_fraction)
+    idx_np, n_np = idx.cpu().numpy(), n_valid.cpu().numpy()
+    width = uncertainty.shape[2]
+    return [_draw(idx_np[i, : n_np[i]], n_pixels, width, generator) for i in range(len(idx_np))]
+
+
+def top_uncertain(
+    uncertainty: torch.Tensor, excluded: torch.Tensor, top_fraction: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step 1 for a batch: the k = int(H W top_fraction) most uncertain non-excluded pixels.
+
+    uncertainty (B, H, W) float, excluded (B, H, W) bool -> (idx (B, k) int64 flat ids y W + x,
+    each row ascending with the sentinel H W after its valid ids; n_valid (B,) int64). One
+    batched ``topk`` on the tensor's device; excluded pixels are never kept.
+    """
     b, h, w = uncertainty.shape
     excluded = excluded.to(uncertainty.device)
     if torch.isnan(uncertainty).logical_and(~excluded).any():
@@ -134,8 +149,31 @@ def pixelpick_sample_batch(
     masked = uncertainty.reshape(b, h * w).masked_fill(flat_ex, float("-inf"))
     idx = masked.topk(k, dim=1).indices  # (B, k)
     valid = ~flat_ex.gather(1, idx)
-    # Excluded picks (only when fewer than k pixels are available) move to the end, as sentinels.
     idx = torch.where(valid, idx, torch.full_like(idx, h * w)).sort(dim=1).values
-    idx_np = idx.cpu().numpy()
-    n_valid = valid.sum(dim=1).cpu().numpy()
-    return [_draw(idx_np[i, : n_valid[i]], n_pixels, w, generator) for i in range(b)]
+    return idx, valid.sum(dim=1)
+
+
+def pixels_per_image(clicks: int, n_images: int, generator: np.random.Generator) -> np.ndarray:
+    """Split a round's click budget over images: (n_images,) int64, clicks // n each, and one
+    more for clicks % n images drawn uniformly (PixelPick states budgets per image)."""
+    counts = np.full(n_images, clicks // max(n_images, 1), np.int64)
+    counts[generator.permutation(n_images)[: clicks % max(n_images, 1)]] += 1
+    return counts
+
+
+def draw_per_image(
+    image_index: np.ndarray,
+    flat_ids: np.ndarray,
+    counts: np.ndarray,
+    generator: np.random.Generator,
+) -> np.ndarray:
+    """Step 2 for a pool: per image, ``counts[image]`` of its candidates uniformly without
+    replacement (all of them when fewer). Rows of (image_index, flat_ids) sorted by image, then
+    id -> chosen row positions (images ascending, draw order within an image)."""
+    starts = np.flatnonzero(np.diff(image_index, prepend=-1))
+    ends = np.append(starts[1:], len(image_index))
+    picked = []
+    for start, end in zip(starts, ends, strict=True):  # one uniform draw per image
+        n = min(int(counts[image_index[start]]), end - start)
+        picked.append(start + generator.choice(end - start, size=n, replace=False))
+    return np.concatenate(picked) if picked else np.zeros(0, np.int64)

@@ -30,7 +30,9 @@ from alseg.acquisition.policies import region_scores
 from alseg.acquisition.select import random_scores, select_under_budget
 from alseg.config import LabelConfig
 from alseg.data.prepared import PreparedDataset
+from alseg.stages import pixels
 from alseg.stages.common import read_json, region_keys, round_seed, write_json
+from alseg.stages.regions import is_pixel_pool
 from alseg.storage import atomic_path
 from alseg.tables import empty_table, read_table, write_table
 
@@ -112,22 +114,28 @@ def run_init(
 ) -> dict:
     """Round 0: price every region, then pick ``budget.initial_clicks`` worth at random."""
     prepared_dir, regions_dir = Path(prepared_dir), Path(regions_dir)
-    table, _ = _regions(regions_dir)
-    costs = region_costs(label_settings(params), prepared_dir, regions_dir)
-    scores = random_scores(len(table), round_seed(params["seed"], 0))
-    budget = params["budget"]
-    picked = select_under_budget(
-        scores, costs, budget["initial_clicks"], overshoot=budget["overshoot"]
-    )
+    table, maps = _regions(regions_dir)
+    budget, label_type = params["budget"], params["label"]["type"]
+    if is_pixel_pool(regions_dir):  # every non-void pixel costs one click
+        costs = np.zeros(0, np.int32)
+        pool_cost = int(np.count_nonzero(np.asarray(maps) >= 0))
+        queries = pixels.initial_queries(maps, budget["initial_clicks"],
+                                         round_seed(params["seed"], 0))  # fmt: skip
+    else:
+        costs = region_costs(label_settings(params), prepared_dir, regions_dir)
+        pool_cost = int(costs.sum())
+        scores = random_scores(len(table), round_seed(params["seed"], 0))
+        picked = select_under_budget(
+            scores, costs, budget["initial_clicks"], overshoot=budget["overshoot"]
+        )
+        queries = _queries(0, table, picked, scores, costs)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         np.save(tmp / "costs.npy", costs)
-        write_table(_queries(0, table, picked, scores, costs), tmp / "queries.parquet", "queries")
-        write_json(
-            tmp / "meta.json",
-            {"pool_cost": int(costs.sum()), "label_type": params["label"]["type"]},
-        )
-    return {"round": 0, "selected": len(picked), "clicks": int(costs[picked].sum())}
+        write_table(queries, tmp / "queries.parquet", "queries")
+        write_json(tmp / "meta.json", {"pool_cost": pool_cost, "label_type": label_type})
+    clicks = int(np.sum(queries["cost"].to_numpy()))
+    return {"round": 0, "selected": len(queries), "clicks": clicks}
 
 
 def labeled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
@@ -195,8 +203,20 @@ def run_select(
     """Rank unlabelled regions with the policy and take them until the click budget is spent.
 
     OREAL picks per class (ItemsPerClass from the labelled class counts); every other policy
-    ranks one score per region (alseg.acquisition.policies.region_scores).
+    ranks one score per region (alseg.acquisition.policies.region_scores). Pixel pools draw
+    each image's share uniformly among its scored candidates (PixelPick).
     """
+    if is_pixel_pool(regions_dir):
+        scored = read_table(Path(scores_dir) / "scores.parquet", "scores")
+        seed = round_seed(params["seed"], round_index, salt=4)
+        queries = pixels.select_queries(
+            scored, round_index, params["budget"]["clicks_per_round"], seed
+        )
+        with atomic_path(out_dir) as tmp:
+            tmp.mkdir()
+            write_table(queries, tmp / "queries.parquet", "queries")
+        return {"round": round_index, "selected": len(queries), "clicks": len(queries),
+                "eligible": len(scored)}  # fmt: skip
     table, _ = _regions(Path(regions_dir))
     pool = _pool_statistics(table, Path(scores_dir))
     meta = read_json(Path(scores_dir) / "meta.json")
@@ -259,9 +279,14 @@ def _answer(
     order = np.argsort(np.concatenate(answered_rows)) if answered_rows else np.zeros(0, np.int64)
     classes = (pa.concat_arrays(class_lists).take(order) if class_lists
                else pa.array([], pa.list_(pa.int16())))  # fmt: skip
+    return _label_rows(label["type"], queries, dominant, classes)
+
+
+def _label_rows(label_type: str, queries: pa.Table, dominant: np.ndarray,
+                classes: pa.ListArray) -> pa.Table:  # fmt: skip
     return pa.table({
-        "round": queries["round"], "image_index": image_index, "region_id": region_id,
-        "label_type": pa.array([label["type"]] * len(queries)),
+        "round": queries["round"], "image_index": queries["image_index"],
+        "region_id": queries["region_id"], "label_type": pa.array([label_type] * len(queries)),
         "dominant": dominant, "classes": classes, "cost": queries["cost"],
     })  # fmt: skip
 
@@ -340,7 +365,11 @@ def run_oracle(
     )
     if len(previous) and len(queries) and labeled_mask(previous, queries).any():
         raise ValueError(f"{queries_dir}: queries ask for regions that are already labelled")
-    new = _answer(label_settings(params), queries, gt, maps, per_image, data.num_classes)
+    if is_pixel_pool(regions_dir):
+        dominant, classes = pixels.answer(queries, gt)
+        new = _label_rows(label_type, queries, dominant, classes)
+    else:
+        new = _answer(label_settings(params), queries, gt, maps, per_image, data.num_classes)
     labels = pa.concat_tables([previous, new.cast(previous.schema)])
     targets, target_images = render_targets(label_type, labels, gt, maps)
     clicks_round = int(np.sum(new["cost"].to_numpy()))

@@ -25,10 +25,12 @@ from alseg.acquisition.select import random_scores
 from alseg.config import AcquisitionConfig, LabelConfig, ModelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.metrics import ConfusionMatrix, al_curve_area, gini
+from alseg.stages import pixels
 from alseg.stages.common import read_json, resolve_device, round_seed, write_json
 from alseg.stages.labeling import labelled_class_counts_of, multihot_labels
+from alseg.stages.regions import is_pixel_pool
 from alseg.storage import atomic_path
-from alseg.tables import SCHEMAS, read_table
+from alseg.tables import SCHEMAS, empty_table, read_table
 from alseg.train import (
     load_checkpoint,
     predict_batches,
@@ -263,8 +265,10 @@ def run_score(
     regions_dir: str | Path,
     model_dir: str | Path,
     out_dir: str | Path,
+    labels_dir: str | Path | None = None,
 ) -> dict:
-    """Score every region of the training pool with the round's model."""
+    """Score every region of the training pool with the round's model (pixel pools: each
+    image's most uncertain unlabelled pixels, which needs ``labels_dir``)."""
     start = time.perf_counter()
     acquisition = AcquisitionConfig(**params["acquisition"])
     device = resolve_device(params["device"])
@@ -274,16 +278,17 @@ def run_score(
     schema = SCHEMAS["scores"].with_metadata({"alseg.table": "scores", "alseg.schema_version": "1"})
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
+        seed = round_seed(params["seed"], round_index, salt=2)
         with pq.ParquetWriter(tmp / "scores.parquet", schema) as writer:
-            result = score_pool(
-                model,
-                data.images("train"),
-                region_maps,
-                acquisition,
-                round_seed(params["seed"], round_index, salt=2),
-                device,
-                writer,
-            )
+            if is_pixel_pool(regions_dir):
+                labels = (read_table(Path(labels_dir) / "labels.parquet", "labels") if labels_dir
+                          else empty_table("labels"))  # fmt: skip
+                labelled = pixels.labelled_pixel_mask(labels, region_maps.shape)
+                result = pixels.score_pixels(model, data.images("train"), region_maps, labelled,
+                                             acquisition, seed, device, writer)  # fmt: skip
+            else:
+                result = score_pool(model, data.images("train"), region_maps, acquisition, seed,
+                                    device, writer)  # fmt: skip
         read_table(tmp / "scores.parquet", "scores")  # validates what was written
         write_json(
             tmp / "meta.json",

@@ -2,6 +2,10 @@
 
 Output folder: ``train_regions.npy`` int32 (N, H, W) (one region map per image, ids contiguous
 per image), ``regions.parquet`` (regions table) and ``meta.json``.
+
+Pixel regions (PixelPick) are implicit: the map holds the flat id y * W + x of every pixel whose
+ground truth is not void and -1 on void (void is never queried, ALGORITHMS.md 2.3), and the
+regions table stays empty (one row per pixel would be millions of rows saying nothing).
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from alseg import regions, storage
+from alseg import IGNORE, regions, storage
 from alseg.config import RegionConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.storage import atomic_path
-from alseg.tables import write_table
+from alseg.tables import empty_table, write_table
 
 
 def method_params(region: RegionConfig, height: int, width: int) -> dict:
@@ -50,12 +54,27 @@ def region_rows(maps: np.ndarray) -> pa.Table:
     return pa.concat_tables(parts)
 
 
+def pixel_region_maps(labels: np.ndarray) -> np.ndarray:
+    """labels uint8 (N, H, W) (void = 255) -> int32 (N, H, W): y * W + x, or -1 on void."""
+    _, height, width = labels.shape
+    flat = np.arange(height * width, dtype=np.int32).reshape(height, width)
+    return np.where(np.asarray(labels) == IGNORE, np.int32(-1), flat[None])
+
+
 def run(
     region: RegionConfig, prepared_dir: str | Path, out_dir: str | Path, workers: int | None = None
 ) -> dict:
     start = time.perf_counter()
     data = PreparedDataset.open(prepared_dir)
     height, width = data.image_size
+    if region.type == "pixel":
+        maps = pixel_region_maps(data.labels("train"))
+        counts = (maps >= 0).sum(axis=(1, 2))
+        meta = {"method": "pixel", "params": {}, "n_regions": int(counts.sum()),
+                "max_regions_per_image": int(counts.max()),
+                "mean_regions_per_image": float(counts.mean())}  # fmt: skip
+        _write(out_dir, maps, empty_table("regions"), meta)
+        return {**meta, "seconds": round(time.perf_counter() - start, 2)}
     if region.full_resolution:
         table = data.table()
         uris = [
@@ -74,18 +93,27 @@ def run(
         sources = data.images("train")
         params = method_params(region, height, width)
     maps = regions.compute_region_maps(sources, region.type, params, (height, width), workers)
+    table = region_rows(maps)
+    counts = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
+    meta = {
+        "method": region.type,
+        "params": params,
+        "n_regions": int(counts.sum()),
+        "max_regions_per_image": int(counts.max()),
+        "mean_regions_per_image": float(counts.mean()),
+    }
+    _write(out_dir, maps, table, meta)
+    return {**meta, "seconds": round(time.perf_counter() - start, 2)}
+
+
+def _write(out_dir: str | Path, maps: np.ndarray, table: pa.Table, meta: dict) -> None:
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         np.save(tmp / "train_regions.npy", maps.astype(np.int32))
-        table = region_rows(maps)
         write_table(table, tmp / "regions.parquet", "regions")
-        counts = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
-        meta = {
-            "method": region.type,
-            "params": params,
-            "n_regions": int(counts.sum()),
-            "max_regions_per_image": int(counts.max()),
-            "mean_regions_per_image": float(counts.mean()),
-        }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-    return {**meta, "seconds": round(time.perf_counter() - start, 2)}
+
+
+def is_pixel_pool(regions_dir: str | Path) -> bool:
+    """True when the regions folder holds pixel regions (PixelPick)."""
+    return json.loads((Path(regions_dir) / "meta.json").read_text())["method"] == "pixel"

@@ -142,3 +142,14 @@ def test_mulactseg_round_runs_stage_one_pseudo_labels_and_stage_two(tmp_path: Pa
     for path in summaries:
         summary = json.loads(path.read_text())
         assert summary["pseudo_pixels"] > 0 and 0.0 <= summary["pseudo_pixel_accuracy"] <= 1.0
+
+
+def test_pixelpick_queries_single_pixels_end_to_end(tmp_path: Path) -> None:
+    cfg = load_config(REPO / "configs" / "tiny.yaml",
+                      {"region.type": "pixel", "acquisition.policy": "margin"})  # fmt: skip
+    report = run_local(cfg, run_name="pixelpick", runs_dir=tmp_path)
+    rounds = report["rounds"]
+    assert [r["clicks"] for r in rounds] == [40, 60]  # one click per pixel
+    assert [r["labeled_pixels_pct"] for r in rounds] == pytest.approx(
+        [100 * 40 / (16 * 64 * 80), 100 * 60 / (16 * 64 * 80)]
+    )
