@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup run test test-fast bench lint format compile golden clean
+.PHONY: setup run test test-fast bench bench-al lint format compile golden clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,9 @@ test-fast: setup  ## unit and stage tests only
 
 bench: setup  ## performance ratios (synthetic, and CamVid when present)
 	$(PY) bench/perf.py
+
+bench-al: setup  ## CamVid label-efficiency benchmark: policies, PixelPick, MulActSeg, full (about 1.5 h on 2 cores)
+	$(PY) bench/label_efficiency.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
