@@ -36,6 +36,28 @@ def write_folder_dataset(
     return root
 
 
+def label_round_zero_and_train(params: dict, tmp: Path) -> None:
+    """Stage helper: round-0 init + oracle into tmp/init, tmp/labels, then a 2-step model in
+    tmp/model (needs tmp/prepared and tmp/regions)."""
+    from alseg.config import ModelConfig, TrainConfig
+    from alseg.data.prepared import PreparedDataset
+    from alseg.stages import labeling
+    from alseg.train import save_checkpoint, train_model
+
+    labeling.run_init(params, tmp / "prepared", tmp / "regions", tmp / "init")
+    labeling.run_oracle(params, 0, tmp / "init", tmp / "prepared", tmp / "regions", tmp / "init",
+                        tmp / "labels")  # fmt: skip
+    data = PreparedDataset.open(tmp / "prepared")
+    model, _ = train_model(
+        data.images("train"), np.load(tmp / "labels" / "targets.npy"),
+        np.load(tmp / "labels" / "target_images.npy"), data.num_classes, ModelConfig(),
+        TrainConfig(iterations=2, batch_size=2), seed=0, device="cpu", log_every=0,
+    )  # fmt: skip
+    (tmp / "model").mkdir()
+    save_checkpoint(model, tmp / "model", {"num_classes": data.num_classes,
+                                           "model": ModelConfig().model_dump()})  # fmt: skip
+
+
 @pytest.fixture
 def folder_dataset(tmp_path: Path) -> Path:
     return write_folder_dataset(tmp_path / "data")

@@ -4,14 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from alseg.config import AcquisitionConfig, DataConfig, ModelConfig, RegionConfig, TrainConfig
+from alseg.config import AcquisitionConfig, DataConfig, RegionConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.stages import labeling, model_stages, prepare, regions
 from alseg.stages.common import read_json
 from alseg.tables import read_table
-from alseg.train import save_checkpoint, train_model
 
 SIZE = (32, 48)
 K = int(SIZE[0] * SIZE[1] * 0.05)  # top-5% candidates per image
@@ -23,7 +21,7 @@ def _pairs(table) -> set[tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def pixel_pool(tmp_path_factory) -> dict:
-    from tests.conftest import write_folder_dataset
+    from tests.conftest import label_round_zero_and_train, write_folder_dataset
 
     tmp = tmp_path_factory.mktemp("pixels")
     root = write_folder_dataset(tmp / "data", n_train=5, n_val=2)  # top-left 2x2 is void
@@ -35,19 +33,8 @@ def pixel_pool(tmp_path_factory) -> dict:
         "train": TrainConfig().model_dump(),
         "budget": {"initial_clicks": 12, "clicks_per_round": 11, "overshoot": False},
     }  # fmt: skip
-    labeling.run_init(params, tmp / "prepared", tmp / "regions", tmp / "init")
-    labeling.run_oracle(params, 0, tmp / "init", tmp / "prepared", tmp / "regions", tmp / "init",
-                        tmp / "labels")  # fmt: skip
+    label_round_zero_and_train(params, tmp)
     data = PreparedDataset.open(tmp / "prepared")
-    torch.manual_seed(0)
-    model, _ = train_model(
-        data.images("train"), np.load(tmp / "labels" / "targets.npy"),
-        np.load(tmp / "labels" / "target_images.npy"), data.num_classes, ModelConfig(),
-        TrainConfig(iterations=2, batch_size=2), seed=0, device="cpu", log_every=0,
-    )  # fmt: skip
-    (tmp / "model").mkdir()
-    save_checkpoint(model, tmp / "model", {"num_classes": data.num_classes,
-                                           "model": ModelConfig().model_dump()})  # fmt: skip
     return {"tmp": tmp, "params": params, "meta": meta, "gt": data.labels("train")}
 
 

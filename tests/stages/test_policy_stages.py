@@ -2,16 +2,12 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from alseg.config import AcquisitionConfig, DataConfig, ModelConfig, RegionConfig, TrainConfig
-from alseg.data.prepared import PreparedDataset
+from alseg.config import AcquisitionConfig, DataConfig, RegionConfig, TrainConfig
 from alseg.stages import labeling, model_stages, prepare, regions
 from alseg.stages.common import read_json
 from alseg.tables import read_table
-from alseg.train import save_checkpoint, train_model
 
 POLICIES = ["random", "entropy", "least_confidence", "margin", "bvsb", "classbal", "pixbal",
             "cbal", "oreal"]  # fmt: skip
@@ -19,7 +15,7 @@ POLICIES = ["random", "entropy", "least_confidence", "margin", "bvsb", "classbal
 
 @pytest.fixture(scope="module")
 def round_zero(tmp_path_factory) -> dict[str, Path]:
-    from tests.conftest import write_folder_dataset
+    from tests.conftest import label_round_zero_and_train, write_folder_dataset
 
     tmp = tmp_path_factory.mktemp("pool")
     root = write_folder_dataset(tmp / "data", n_train=6, n_val=2)
@@ -32,19 +28,7 @@ def round_zero(tmp_path_factory) -> dict[str, Path]:
         "acquisition": AcquisitionConfig().model_dump(),
         "budget": {"initial_clicks": 10, "clicks_per_round": 12, "overshoot": False},
     }
-    labeling.run_init(base, tmp / "prepared", tmp / "regions", tmp / "init")
-    labeling.run_oracle(base, 0, tmp / "init", tmp / "prepared", tmp / "regions", tmp / "init",
-                        tmp / "labels")  # fmt: skip
-    data = PreparedDataset.open(tmp / "prepared")
-    torch.manual_seed(0)
-    model, _ = train_model(
-        data.images("train"), np.load(tmp / "labels" / "targets.npy"),
-        np.load(tmp / "labels" / "target_images.npy"), data.num_classes, ModelConfig(),
-        TrainConfig(iterations=2, batch_size=2), seed=0, device="cpu", log_every=0,
-    )  # fmt: skip
-    (tmp / "model").mkdir()
-    save_checkpoint(model, tmp / "model", {"num_classes": data.num_classes,
-                                           "model": ModelConfig().model_dump()})  # fmt: skip
+    label_round_zero_and_train(base, tmp)
     return {"tmp": tmp, "base": base}
 
 

@@ -33,6 +33,18 @@ def test_ovr_entropy_half_zero_one() -> None:
     assert abs(h[0, 1, 0, 1].item()) < 1e-6
 
 
+def test_region_max_ovr_entropy_is_taken_at_the_pixel_nearest_one_half() -> None:
+    # one region of 3 pixels, 2 classes: p_0 = 0.1, 0.7, 0.95 (p_1 = 1 - p_0)
+    # the pixel nearest 1/2 is p = 0.7: H = -(0.7 ln 0.7 + 0.3 ln 0.3) = 0.61086 for both classes
+    p0 = torch.tensor([0.1, 0.7, 0.95])
+    probs = torch.stack([p0, 1 - p0]).view(1, 2, 1, 3)
+    regions = torch.zeros(1, 1, 3, dtype=torch.long)
+    h = region_ovr_scores(probs, regions, 1, how="max")
+    expected = -(0.7 * math.log(0.7) + 0.3 * math.log(0.3))
+    assert h.shape == (1, 1, 2)
+    assert h[0, 0].tolist() == pytest.approx([expected, expected], abs=1e-6)
+
+
 def test_ovr_entropy_three_class_value() -> None:
     probs = torch.tensor([0.2, 0.5, 0.3]).view(1, 3, 1, 1)
     # class 0: -(0.2 ln 0.2 + 0.8 ln 0.8) = 0.321888 + 0.178515 = 0.500402
