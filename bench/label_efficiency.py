@@ -63,14 +63,13 @@ def read_curves(tracking_uri: str) -> dict[str, list[dict]]:
 
 
 def table(curves: dict[str, list[dict]]) -> str:
-    """Markdown: mIoU per round, clicks, AuALC, Gini and % of full supervision per experiment."""
+    """Markdown per experiment: mIoU per round, clicks, % of training pixels labelled (last
+    round), AuALC, Gini and % of full supervision (last round)."""
     full = curves.get(FULL, [{}])[-1].get("miou")
     rounds = max(len(rows) for name, rows in curves.items() if name != FULL)
-    head = [f"r{r} mIoU" for r in range(rounds)]
-    lines = [
-        "| experiment | " + " | ".join(head) + " | clicks | AuALC | Gini | % of full |",
-        "|---" * (len(head) + 5) + "|",
-    ]
+    head = ["experiment", *(f"r{r} mIoU" for r in range(rounds)), "clicks", "% px labelled",
+            "AuALC", "Gini", "% of full"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for name, rows in sorted(curves.items()):
         if name == FULL:
             continue
@@ -78,7 +77,8 @@ def table(curves: dict[str, list[dict]]) -> str:
         last = rows[-1]
         clicks = "/".join(str(int(r["clicks"])) for r in rows)
         pct = f"{100 * last['miou'] / full:.1f}" if full else "-"
-        lines.append(f"| {name} | " + " | ".join(miou) + f" | {clicks} | {last['auALC']:.2f} | "
+        lines.append(f"| {name} | " + " | ".join(miou) + f" | {clicks} | "
+                     f"{last['labeled_pixels_pct']:.2f} | {last['auALC']:.2f} | "
                      f"{last.get('gini', float('nan')):.3f} | {pct} |")  # fmt: skip
     if full:
         lines.append(f"\nFull supervision ({FULL}): mIoU {100 * full:.2f}.")
