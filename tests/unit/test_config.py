@@ -56,3 +56,20 @@ def test_stage_params_hold_only_what_the_stage_reads() -> None:
     for stage in ("prepare", "regions", "init"):
         assert stage_params(cfg, stage) == stage_params(changed, stage)
     assert stage_params(cfg, "train") != stage_params(changed, "train")
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"acquisition.policy": "oreal"}, "acquisition.policy"),
+        ({"label.type": "multiclass"}, "label.type"),
+        ({"train.trainer": "mulactseg"}, "train.trainer"),
+    ],
+)
+def test_pixel_regions_reject_what_a_point_label_cannot_do(override: dict, named: str) -> None:
+    data = {"region": {"type": "pixel"}}
+    for key, value in override.items():
+        section, field = key.split(".")
+        data.setdefault(section, {})[field] = value
+    with pytest.raises(ConfigError, match=f"region.type 'pixel'.*{named}"):
+        parse_config(data, source="pixel.yaml")
