@@ -181,8 +181,9 @@ def al_curve_area(clicks: np.ndarray, miou: np.ndarray) -> float:
     ``x_k = (clicks_k - clicks_0) / (clicks_K - clicks_0)``;
     ``AuALC = sum_k (x_{k+1} - x_k) * (miou_k + miou_{k+1}) / 2``, i.e. a spacing-weighted
     mean mIoU in the units of ``miou`` (pass percentages to get OREAL-style numbers). With one
-    point the result is that point's mIoU. ``clicks (K,)`` must be non-decreasing and, for
-    K > 1, span a non-zero range. (Normalisation is an assumption: ALGORITHMS.md section 6.)
+    point, or when every round has the same clicks (full supervision re-trained per round), the
+    result is the last mIoU. ``clicks (K,)`` must be non-decreasing. (Normalisation is an
+    assumption: ALGORITHMS.md section 6.)
     """
     x = np.asarray(clicks, dtype=np.float64)
     y = np.asarray(miou, dtype=np.float64)
@@ -205,11 +206,8 @@ def al_curve_area(clicks: np.ndarray, miou: np.ndarray) -> float:
             f"{x[i + 1]}; pass the cumulative labelling cost in round order."
         )
     span = x[-1] - x[0]
-    if span == 0:
-        raise ValueError(
-            f"clicks must span a non-zero range for K > 1, got all equal to {x[0]}; pass the "
-            "cumulative cost of each round."
-        )
+    if span == 0:  # every round at the same cost (a pool labelled in full from round 0)
+        return float(y[-1])
     return float(np.sum(dx / span * (y[:-1] + y[1:]) / 2.0))
 
 

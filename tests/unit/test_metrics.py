@@ -125,6 +125,8 @@ def test_al_curve_area_edge_cases() -> None:
     # area = 0.5 * (0.2 + 0.4) / 2 + 0 + 0.5 * (0.6 + 0.6) / 2 = 0.15 + 0.3 = 0.45
     got = al_curve_area(np.array([0, 10, 10, 20]), np.array([0.2, 0.4, 0.6, 0.6]))
     assert got == pytest.approx(0.45)
+    # no click range (a fully labelled pool re-trained each round): the last mIoU
+    assert al_curve_area(np.array([7, 7, 7]), np.array([0.1, 0.3, 0.2])) == pytest.approx(0.2)
     with pytest.raises(ValueError, match="non-decreasing"):
         al_curve_area(np.array([0, 20, 10]), np.array([0.1, 0.2, 0.3]))
     with pytest.raises(ValueError, match="same length"):
