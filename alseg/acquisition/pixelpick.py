@@ -147,7 +147,7 @@ def top_uncertain(
     k = min(int(h * w * top_fraction), h * w)
     flat_ex = excluded.reshape(b, h * w)
     masked = uncertainty.reshape(b, h * w).masked_fill(flat_ex, float("-inf"))
-    idx = masked.topk(k, dim=1).indices  # (B, k)
+    idx = masked.topk(k, dim=1, sorted=False).indices  # (B, k), sorted by id below
     valid = ~flat_ex.gather(1, idx)
     idx = torch.where(valid, idx, torch.full_like(idx, h * w)).sort(dim=1).values
     return idx, valid.sum(dim=1)
