@@ -29,7 +29,7 @@ test-fast: setup  ## unit and stage tests only
 bench: setup  ## performance ratios (synthetic, and CamVid when present)
 	$(PY) bench/perf.py
 
-bench-al: setup  ## CamVid label-efficiency benchmark: policies, PixelPick, MulActSeg, full (about 1.5 h on 2 cores)
+bench-al: setup  ## CamVid label-efficiency benchmark: policies, PixelPick, MulActSeg, full (about 65 min on 2 cores)
 	$(PY) bench/label_efficiency.py
 
 lint: setup
