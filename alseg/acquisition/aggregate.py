@@ -215,6 +215,8 @@ def region_vectors(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
     b, k, h, w = values.shape
     all_valid = _check_regions(regions, (b, h, w), n_regions)
     regions = regions.to(values.device)
+    if not values.is_contiguous(memory_format=torch.channels_last) or values.is_contiguous():
+        return _channel_rows(values, regions, n_regions, how, all_valid)
     valid, seg = _flat_segments(regions, n_regions, all_valid)
     acc = _acc_dtype(values)
     pixels = values.permute(0, 2, 3, 1)  # (B, H, W, K)
@@ -228,3 +230,26 @@ def region_vectors(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
         out = torch.full((b * n_regions, k), float("nan"), dtype=acc, device=values.device)
         out = out.scatter_reduce(0, seg[:, None].expand(-1, k), vals, "amax", include_self=False)
     return out.view(b, n_regions, k).to(torch.float32)
+
+
+def _channel_rows(values: torch.Tensor, regions: torch.Tensor, n_regions: int, how: str,
+                  all_valid: bool) -> torch.Tensor:  # fmt: skip
+    """``region_vectors`` on the (B, K, H W) layout of a contiguous tensor: one scatter along
+    the pixel axis of every (image, channel) row, no transposed copy of the values. Pixels
+    outside every region (-1) go to a spare column n_regions, dropped at the end."""
+    b, k, h, w = values.shape
+    ids = regions.long().reshape(b, 1, h * w)
+    if not all_valid:
+        ids = torch.where(ids < 0, n_regions, ids)
+    index = ids.expand(b, k, h * w)
+    vals = values.reshape(b, k, h * w).to(_acc_dtype(values))
+    shape = (b, k, n_regions + 1)
+    if how == "mean":
+        counts = torch.zeros(b, 1, n_regions + 1, dtype=vals.dtype, device=vals.device)
+        counts.scatter_add_(2, ids, torch.ones_like(ids, dtype=vals.dtype))
+        sums = torch.zeros(shape, dtype=vals.dtype, device=vals.device).scatter_add_(2, index, vals)
+        out = torch.where(counts > 0, sums / counts.clamp_min(1), float("nan"))
+    else:
+        out = torch.full(shape, float("nan"), dtype=vals.dtype, device=vals.device)
+        out = out.scatter_reduce_(2, index, vals, "amax", include_self=False)
+    return out[..., :n_regions].permute(0, 2, 1).to(torch.float32).contiguous()

@@ -14,6 +14,7 @@ from alseg.acquisition.aggregate import (
     aggregate_regions,
     region_class_histogram,
     region_means,
+    region_vectors,
 )
 from alseg.acquisition.select import random_scores, rank_order, select_under_budget
 from alseg.acquisition.uncertainty import MEASURES, ensure_probs, pixel_uncertainty
@@ -309,3 +310,19 @@ def test_select_guards() -> None:
         select_under_budget(scores, np.array([1, 1, 1]), 3)
     with pytest.raises(ValueError, match="bool"):
         select_under_budget(scores, np.array([1, 1]), 3, eligible=np.array([1, 0]))
+
+
+@pytest.mark.parametrize("how", ["mean", "max"])
+def test_region_vectors_same_on_both_memory_layouts(how: str) -> None:
+    # contiguous (B, K, H W) rows vs channels-last (pixels, K): same values, NaN for empty
+    # regions, pixels of region -1 ignored
+    g = torch.Generator().manual_seed(0)
+    values = torch.rand(3, 4, 9, 7, generator=g)
+    regions = torch.randint(-1, 6, (3, 9, 7), generator=g)
+    rows = region_vectors(values, regions, 8, how)
+    last = region_vectors(values.contiguous(memory_format=torch.channels_last), regions, 8, how)
+    torch.testing.assert_close(rows, last, equal_nan=True)
+    assert rows[:, 6:].isnan().all()
+    expected = values[0, :, regions[0] == 2]
+    expected = expected.mean(1) if how == "mean" else expected.amax(1)
+    torch.testing.assert_close(rows[0, 2], expected)
