@@ -69,10 +69,7 @@ def run(
     height, width = data.image_size
     if region.type == "pixel":
         maps = pixel_region_maps(data.labels("train"))
-        counts = (maps >= 0).sum(axis=(1, 2))
-        meta = {"method": "pixel", "params": {}, "n_regions": int(counts.sum()),
-                "max_regions_per_image": int(counts.max()),
-                "mean_regions_per_image": float(counts.mean())}  # fmt: skip
+        meta = _meta("pixel", {}, (maps >= 0).sum(axis=(1, 2)))
         _write(out_dir, maps, empty_table("regions"), meta)
         return {**meta, "seconds": round(time.perf_counter() - start, 2)}
     if region.full_resolution:
@@ -94,16 +91,17 @@ def run(
         params = method_params(region, height, width)
     maps = regions.compute_region_maps(sources, region.type, params, (height, width), workers)
     table = region_rows(maps)
-    counts = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
-    meta = {
-        "method": region.type,
-        "params": params,
-        "n_regions": int(counts.sum()),
-        "max_regions_per_image": int(counts.max()),
-        "mean_regions_per_image": float(counts.mean()),
-    }
+    meta = _meta(region.type, params,
+                 np.bincount(table["image_index"].to_numpy(), minlength=len(maps)))  # fmt: skip
     _write(out_dir, maps, table, meta)
     return {**meta, "seconds": round(time.perf_counter() - start, 2)}
+
+
+def _meta(method: str, params: dict, counts: np.ndarray) -> dict:
+    """meta.json: the method, its parameters and the regions per image (counts (N,))."""
+    return {"method": method, "params": params, "n_regions": int(counts.sum()),
+            "max_regions_per_image": int(counts.max()),
+            "mean_regions_per_image": float(counts.mean())}  # fmt: skip
 
 
 def _write(out_dir: str | Path, maps: np.ndarray, table: pa.Table, meta: dict) -> None:
