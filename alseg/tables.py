@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -107,3 +108,17 @@ def read_table(path: str | Path, kind: str) -> pa.Table:
     if not table.schema.remove_metadata().equals(expected):
         raise TableError(f"{path}: columns {table.schema.names} do not match {expected.names}")
     return table
+
+
+def queries_table(round_index: int, image_index: np.ndarray, region_id: np.ndarray,
+                  score: np.ndarray, cost: np.ndarray) -> pa.Table:  # fmt: skip
+    """A round's queries in selection order (rank 0 first)."""
+    n = len(image_index)
+    return pa.table({
+        "round": np.full(n, round_index, np.int32),
+        "image_index": np.asarray(image_index).astype(np.int32),
+        "region_id": np.asarray(region_id).astype(np.int32),
+        "score": np.asarray(score).astype(np.float32),
+        "rank": np.arange(n, dtype=np.int32),
+        "cost": np.asarray(cost).astype(np.int32),
+    })  # fmt: skip

@@ -200,8 +200,10 @@ def region_vectors(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
                    how: str) -> torch.Tensor:  # fmt: skip
     """Reduce every channel per region: values (B, K, H, W) -> (B, n_regions, K) float32.
 
-    ``how`` = ``mean`` or ``max``, for all K channels in one index_add / scatter_reduce over
-    the (pixels, K) layout (a view for channels-last tensors); NaN rows for empty regions.
+    ``how`` = ``mean`` or ``max``: one scatter along the pixel axis of every (image, channel)
+    row of the (B, K, H W) layout (the model's contiguous output; no transposed copy). Pixels
+    outside every region (-1) go to a spare column n_regions, dropped at the end; NaN rows for
+    empty regions.
     """
     if not isinstance(values, torch.Tensor) or values.ndim != 4:
         shape = tuple(values.shape) if isinstance(values, torch.Tensor) else None
@@ -214,35 +216,11 @@ def region_vectors(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
         raise ValueError(f"how must be 'mean' or 'max', got {how!r}")
     b, k, h, w = values.shape
     all_valid = _check_regions(regions, (b, h, w), n_regions)
-    regions = regions.to(values.device)
-    if not values.is_contiguous(memory_format=torch.channels_last) or values.is_contiguous():
-        return _channel_rows(values, regions, n_regions, how, all_valid)
-    valid, seg = _flat_segments(regions, n_regions, all_valid)
-    acc = _acc_dtype(values)
-    pixels = values.permute(0, 2, 3, 1)  # (B, H, W, K)
-    vals = (pixels.reshape(-1, k) if valid is None else pixels[valid]).to(acc)  # (P, K)
-    counts = torch.bincount(seg, minlength=b * n_regions).unsqueeze(1)
-    nan = torch.tensor(float("nan"), dtype=acc, device=values.device)
-    if how == "mean":
-        sums = torch.zeros(b * n_regions, k, dtype=acc, device=values.device)
-        out = torch.where(counts > 0, sums.index_add_(0, seg, vals) / counts.clamp_min(1), nan)
-    else:
-        out = torch.full((b * n_regions, k), float("nan"), dtype=acc, device=values.device)
-        out = out.scatter_reduce(0, seg[:, None].expand(-1, k), vals, "amax", include_self=False)
-    return out.view(b, n_regions, k).to(torch.float32)
-
-
-def _channel_rows(values: torch.Tensor, regions: torch.Tensor, n_regions: int, how: str,
-                  all_valid: bool) -> torch.Tensor:  # fmt: skip
-    """``region_vectors`` on the (B, K, H W) layout of a contiguous tensor: one scatter along
-    the pixel axis of every (image, channel) row, no transposed copy of the values. Pixels
-    outside every region (-1) go to a spare column n_regions, dropped at the end."""
-    b, k, h, w = values.shape
-    ids = regions.long().reshape(b, 1, h * w)
+    ids = regions.to(values.device).long().reshape(b, 1, h * w)
     if not all_valid:
         ids = torch.where(ids < 0, n_regions, ids)
     index = ids.expand(b, k, h * w)
-    vals = values.reshape(b, k, h * w).to(_acc_dtype(values))
+    vals = values.contiguous().reshape(b, k, h * w).to(_acc_dtype(values))
     shape = (b, k, n_regions + 1)
     if how == "mean":
         counts = torch.zeros(b, 1, n_regions + 1, dtype=vals.dtype, device=vals.device)

@@ -34,7 +34,7 @@ from alseg.stages import pixels
 from alseg.stages.common import read_json, region_keys, round_seed, write_json
 from alseg.stages.regions import is_pixel_pool
 from alseg.storage import atomic_path
-from alseg.tables import empty_table, read_table, write_table
+from alseg.tables import empty_table, queries_table, read_table, write_table
 
 
 def _regions(regions_dir: Path) -> tuple[pa.Table, np.ndarray]:
@@ -99,14 +99,10 @@ def region_costs(label: dict, prepared_dir: Path, regions_dir: Path) -> np.ndarr
 def _queries(
     round_index: int, table: pa.Table, picked: np.ndarray, scores: np.ndarray, costs: np.ndarray
 ) -> pa.Table:
-    return pa.table({
-        "round": np.full(len(picked), round_index, np.int32),
-        "image_index": table["image_index"].to_numpy()[picked],
-        "region_id": table["region_id"].to_numpy()[picked],
-        "score": scores[picked].astype(np.float32),
-        "rank": np.arange(len(picked), dtype=np.int32),
-        "cost": costs[picked],
-    })  # fmt: skip
+    image_index, region_id = table["image_index"].to_numpy(), table["region_id"].to_numpy()
+    return queries_table(
+        round_index, image_index[picked], region_id[picked], scores[picked], costs[picked]
+    )
 
 
 def run_init(

@@ -19,20 +19,8 @@ import torch
 from alseg.acquisition.pixelpick import draw_per_image, pixels_per_image, top_uncertain
 from alseg.acquisition.uncertainty import pixel_uncertainty
 from alseg.config import AcquisitionConfig
+from alseg.tables import queries_table
 from alseg.train import to_input
-
-
-def _query_table(round_index: int, image_index: np.ndarray, flat_ids: np.ndarray,
-                 scores: np.ndarray) -> pa.Table:  # fmt: skip
-    n = len(image_index)
-    return pa.table({
-        "round": np.full(n, round_index, np.int32),
-        "image_index": image_index.astype(np.int32),
-        "region_id": flat_ids.astype(np.int32),
-        "score": scores.astype(np.float32),
-        "rank": np.arange(n, dtype=np.int32),
-        "cost": np.ones(n, np.int32),
-    })  # fmt: skip
 
 
 def initial_queries(maps: np.ndarray, clicks: int, seed: int) -> pa.Table:
@@ -41,7 +29,8 @@ def initial_queries(maps: np.ndarray, clicks: int, seed: int) -> pa.Table:
     counts = pixels_per_image(clicks, len(maps), generator)
     image_index, flat_ids = np.nonzero(np.asarray(maps).reshape(len(maps), -1) >= 0)
     picked = draw_per_image(image_index, flat_ids, counts, generator)
-    return _query_table(0, image_index[picked], flat_ids[picked], np.zeros(len(picked)))
+    n = len(picked)
+    return queries_table(0, image_index[picked], flat_ids[picked], np.zeros(n), np.ones(n))
 
 
 def select_queries(scored: pa.Table, round_index: int, clicks: int, seed: int) -> pa.Table:
@@ -57,7 +46,9 @@ def select_queries(scored: pa.Table, round_index: int, clicks: int, seed: int) -
     counts = np.zeros(int(image_index.max(initial=-1)) + 1, np.int64)
     counts[images] = pixels_per_image(clicks, len(images), generator)
     picked = draw_per_image(image_index, flat_ids, counts, generator)
-    return _query_table(round_index, image_index[picked], flat_ids[picked], score[picked])
+    return queries_table(
+        round_index, image_index[picked], flat_ids[picked], score[picked], np.ones(len(picked))
+    )
 
 
 def labelled_pixel_mask(labels: pa.Table, shape: tuple[int, int, int]) -> np.ndarray:

@@ -4,12 +4,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from alseg.acquisition.uncertainty import pixel_uncertainty
 from alseg.config import AcquisitionConfig, DataConfig, RegionConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.stages import labeling, model_stages, prepare, regions
 from alseg.stages.common import read_json
 from alseg.tables import read_table
+from alseg.train import load_checkpoint, to_input
 
 SIZE = (32, 48)
 K = int(SIZE[0] * SIZE[1] * 0.05)  # top-5% candidates per image
@@ -70,6 +73,8 @@ def test_pixelpick_round(pixel_pool, policy: str) -> None:
     assert not _pairs(scored) & _pairs(labels)
     ys, xs = np.divmod(scored["region_id"].to_numpy(), SIZE[1])
     assert (gt[scored["image_index"].to_numpy(), ys, xs] != 255).all()
+    if policy != "random":  # no remaining pixel is more uncertain than a candidate
+        _assert_candidates_are_the_most_uncertain(tmp, policy, scored, labels, gt)
     summary = labeling.run_select(params, 1, out / "scores", tmp / "init", tmp / "labels",
                                   tmp / "regions", out / "queries")  # fmt: skip
     queries = read_table(out / "queries" / "queries.parquet", "queries")
@@ -90,3 +95,18 @@ def test_pixel_score_is_deterministic(pixel_pool, tmp_path: Path) -> None:
                                tmp_path / name, tmp / "labels")  # fmt: skip
     a, b = (read_table(tmp_path / n / "scores.parquet", "scores") for n in ("a", "b"))
     assert a.equals(b)
+
+
+def _assert_candidates_are_the_most_uncertain(tmp: Path, policy: str, scored, labels,
+                                              gt: np.ndarray) -> None:  # fmt: skip
+    model, _ = load_checkpoint(tmp / "model", "cpu")
+    images = PreparedDataset.open(tmp / "prepared").images("train")
+    with torch.no_grad():
+        probs = torch.softmax(model(to_input(images, "cpu")).float(), dim=1)
+    u = pixel_uncertainty(probs, policy).reshape(len(images), -1).numpy()
+    u[(gt == 255).reshape(len(images), -1)] = -np.inf
+    u[labels["image_index"].to_numpy(), labels["region_id"].to_numpy()] = -np.inf
+    chosen = np.zeros_like(u, bool)
+    chosen[scored["image_index"].to_numpy(), scored["region_id"].to_numpy()] = True
+    for image in range(len(u)):
+        assert u[image][chosen[image]].min() >= u[image][~chosen[image]].max() - 1e-6
