@@ -6,6 +6,7 @@ both and the column types, so a stage never silently consumes the wrong table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -122,3 +123,19 @@ def queries_table(round_index: int, image_index: np.ndarray, region_id: np.ndarr
         "rank": np.arange(n, dtype=np.int32),
         "cost": np.asarray(cost).astype(np.int32),
     })  # fmt: skip
+
+
+def write_row_groups(writer: pq.ParquetWriter, tables: Iterable[pa.Table],
+                     rows_per_group: int = 65536) -> int:  # fmt: skip
+    """Stream ``tables`` into ``writer``, buffered into row groups of about ``rows_per_group``
+    rows; returns the number of rows written."""
+    rows, pending = 0, []
+    for table in tables:
+        pending.append(table)
+        rows += len(table)
+        if sum(map(len, pending)) >= rows_per_group:
+            writer.write_table(pa.concat_tables(pending))
+            pending = []
+    if pending:
+        writer.write_table(pa.concat_tables(pending))
+    return rows

@@ -10,6 +10,7 @@ and for the default pipeline: wall time over the summed stage compute time.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -26,12 +27,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from alseg import regions  # noqa: E402
+from alseg.acquisition.balanced import PriorAccumulator  # noqa: E402
 from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig, load_config  # noqa: E402
 from alseg.models import build_model  # noqa: E402
-from alseg.stages.model_stages import score_pool  # noqa: E402
-from alseg.stages.pixels import score_pixels  # noqa: E402
+from alseg.stages.model_stages import region_score_batches, scores_row_groups  # noqa: E402
+from alseg.stages.pixels import pixel_score_batches  # noqa: E402
 from alseg.stages.regions import method_params, pixel_region_maps  # noqa: E402
-from alseg.tables import SCHEMAS  # noqa: E402
+from alseg.tables import SCHEMAS, write_row_groups  # noqa: E402
 from alseg.train import criterion, to_input, train_model  # noqa: E402
 
 POLICIES = ("entropy", "margin", "least_confidence", "bvsb", "classbal", "pixbal", "cbal", "oreal")
@@ -42,12 +44,6 @@ def timed(fn, repeat: int = 1) -> float:
     for _ in range(repeat):
         fn()
     return (time.perf_counter() - start) / repeat
-
-
-def interleaved_best(first, second, repeat: int) -> tuple[float, float]:
-    """Best-of-``repeat`` seconds of two functions timed alternately."""
-    times = [(timed(first), timed(second)) for _ in range(repeat)]
-    return min(t[0] for t in times), min(t[1] for t in times)
 
 
 def bench_superpixels(images: np.ndarray | list[str], params: dict, out_hw) -> dict:
@@ -65,41 +61,64 @@ def bench_superpixels(images: np.ndarray | list[str], params: dict, out_hw) -> d
     }
 
 
-def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, batch: int) -> dict:
+def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, batch: int,
+                passes: int = 8) -> dict:  # fmt: skip
+    """Score stage over bare forward, per policy as each preset configures it (OREAL: max
+    aggregation; PixelPick: margin per pixel, top 5% per image).
+
+    Paired, batch by batch: a bare forward + softmax of a batch, then the stage's work on the
+    same batch (``next`` of its batch generator: forward and statistics; PixelPick: candidate
+    rows), ``passes`` times over the images; each pass's table rows and Parquet write (as the
+    stage builds and writes them, per row group) are timed too and shared evenly among its
+    batches. The ratio is the median over pairs of
+    forward time / stage time: pairs timed back to back cancel the drift of a shared machine's
+    speed, which moves whole-pool timings by more than the overhead being measured.
+    """
     model = build_model("mobilenet_v2", num_classes=num_classes).eval()
     model = model.to(memory_format=torch.channels_last)
     n = len(images)
-
-    def bare_forward() -> None:
-        with torch.no_grad():
-            for start in range(0, n, batch):
-                torch.softmax(model(to_input(images[start : start + batch], "cpu")), 1)
-
     pixel_maps = pixel_region_maps(np.zeros(region_maps.shape, np.uint8))
     no_labels = np.zeros((n, pixel_maps[0].size), bool)
 
-    def score_stage(policy: str) -> None:
-        """The score stage's loop as each preset configures it (OREAL: max aggregation;
-        PixelPick: margin per pixel, top 5% per image)."""
+    def bare_forward(start: int) -> None:
+        with torch.no_grad():
+            torch.softmax(model(to_input(images[start : start + batch], "cpu")), 1)
+
+    def stage_batches(policy: str):
         name = "margin" if policy == "pixelpick" else policy
         acq = AcquisitionConfig(policy=name, batch_size=batch,
                                 aggregation="max" if policy == "oreal" else "mean")  # fmt: skip
-        with tempfile.TemporaryDirectory() as tmp:
-            with pq.ParquetWriter(Path(tmp) / "s.parquet", SCHEMAS["scores"]) as writer:
-                if policy == "pixelpick":
-                    score_pixels(model, images, pixel_maps, no_labels, acq, 0, "cpu", writer)
-                else:
-                    score_pool(model, images, region_maps, acq, 0, "cpu", writer)
+        if policy == "pixelpick":
+            return pixel_score_batches(model, images, pixel_maps, no_labels, acq, 0, "cpu")
+        return region_score_batches(model, images, region_maps, acq, 0, "cpu", PriorAccumulator())
 
-    bare_forward()  # warm-up
-    result, forwards = {}, []
+    def paired_times(policy: str) -> np.ndarray:
+        """(pairs, 2) seconds: bare forward, stage, of the same batch back to back."""
+        pairs = []
+        for _ in range(passes):
+            batches, results, times = stage_batches(policy), [], []
+            for start in range(0, n, batch):
+                forward_s = timed(lambda s=start: bare_forward(s))
+                stage_s = timed(lambda b=batches, r=results: r.append(next(b)))
+                times.append((forward_s, stage_s))
+            tables = results if policy == "pixelpick" else scores_row_groups(results)
+            with tempfile.TemporaryDirectory() as tmp:
+                with pq.ParquetWriter(Path(tmp) / "s.parquet", SCHEMAS["scores"]) as writer:
+                    write_s = timed(lambda w=writer, t=tables: write_row_groups(w, t))
+            pairs += [(f, s + write_s / len(times)) for f, s in times]
+        return np.array(pairs)
+
+    for start in range(0, n, batch):  # warm-up
+        bare_forward(start)
+    result, forward_s = {}, []
     for policy in (*POLICIES, "pixelpick"):
-        # interleaved, best of 3 each: drift of the machine's speed cancels out of the ratio
-        forward_s, score_s = interleaved_best(bare_forward, lambda p=policy: score_stage(p), 3)
-        forwards.append(forward_s)
-        result[f"score_{policy}_img_per_s"] = n / score_s
-        result[f"score_{policy}_over_forward"] = forward_s / score_s
-    return {"forward_img_per_s": n / min(forwards), **result}
+        pairs = paired_times(policy)
+        forward_s.append(pairs[:, 0])
+        result[f"score_{policy}_overhead_ms_per_batch"] = 1e3 * np.median(pairs[:, 1] - pairs[:, 0])
+        result[f"score_{policy}_over_forward"] = float(np.median(pairs[:, 0] / pairs[:, 1]))
+    return {"score_pairs_per_policy": len(pairs),
+            "forward_img_per_s": batch / float(np.median(np.concatenate(forward_s))),
+            **result}  # fmt: skip
 
 
 def bench_train(
@@ -164,7 +183,8 @@ def dataset_arrays(config: Path, overrides: dict, runs_dir: Path):
     from alseg.stages import prepare
 
     cfg = load_config(config, overrides)
-    out = runs_dir / f"bench-prepared-{cfg.name}"
+    key = hashlib.sha256(cfg.data.model_dump_json().encode()).hexdigest()[:8]
+    out = runs_dir / f"bench-prepared-{cfg.name}-{key}"  # one folder per data setting
     if not out.exists():
         prepare.run(cfg.data, out)
     return cfg, PreparedDataset.open(out)
@@ -223,8 +243,8 @@ def main() -> None:
     for row in results:
         print(f"\n## {row['dataset']} ({row['resolution']}, {row['images']} images)")
         for key, value in row.items():
-            if isinstance(value, float):
-                print(f"  {key:34s} {value:10.3f}")
+            if isinstance(value, float | int):
+                print(f"  {key:38s} {value:10.3f}")
     (runs_dir / "bench.json").write_text(json.dumps(results, indent=1))
     print(f"\nraw numbers: {runs_dir / 'bench.json'}")
 

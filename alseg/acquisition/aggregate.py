@@ -13,7 +13,7 @@ import torch
 AGGREGATIONS: tuple[str, ...] = ("mean", "max", "p95")
 
 
-def _check_regions(regions: torch.Tensor, hw_shape: tuple[int, ...], n_regions: int) -> bool:
+def check_regions(regions: torch.Tensor, hw_shape: tuple[int, ...], n_regions: int) -> bool:
     """Guard: integer (B, H, W) ids matching ``hw_shape`` with -1 <= id < n_regions.
 
     Returns True when every pixel has a region (no -1), which lets callers skip masking.
@@ -93,7 +93,7 @@ def aggregate_regions(
         raise ValueError(
             f"pixel_scores must be floating, got dtype {pixel_scores.dtype}; cast with .float()"
         )
-    all_valid = _check_regions(regions, tuple(pixel_scores.shape), n_regions)
+    all_valid = check_regions(regions, tuple(pixel_scores.shape), n_regions)
     regions = regions.to(pixel_scores.device)
     n_seg = pixel_scores.shape[0] * n_regions
     valid, seg = _flat_segments(regions, n_regions, all_valid)
@@ -105,9 +105,9 @@ def aggregate_regions(
     if how == "mean":
         sums = torch.zeros(n_seg, dtype=vals.dtype, device=vals.device).scatter_add_(0, seg, vals)
         out = torch.where(counts > 0, sums / counts.clamp_min(1), nan)
-    elif how == "max":
-        out = torch.full((n_seg,), float("nan"), dtype=vals.dtype, device=vals.device)
-        out = out.scatter_reduce(0, seg, vals, reduce="amax", include_self=False)
+    elif how == "max":  # from -inf (include_self=False is ~3x slower on CPU); empty -> NaN
+        out = torch.full((n_seg,), float("-inf"), dtype=vals.dtype, device=vals.device)
+        out = torch.where(counts > 0, out.scatter_reduce_(0, seg, vals, "amax"), nan)
     else:  # p95
         # One global sort: by value, then a stable sort by segment keeps values ascending
         # inside each segment. Segment s then occupies [offset_s, offset_s + count_s).
@@ -171,7 +171,7 @@ def _region_class_bins(
     num_classes: int,
     weights: torch.Tensor | None,
 ) -> torch.Tensor:
-    all_valid = _check_regions(regions, tuple(pred.shape), n_regions)
+    all_valid = check_regions(regions, tuple(pred.shape), n_regions)
     regions = regions.to(pred.device)
     valid, seg = _flat_segments(regions, n_regions, all_valid)
     cls = (pred.reshape(-1) if valid is None else pred[valid]).long()
@@ -215,19 +215,19 @@ def region_vectors(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
     if how not in ("mean", "max"):
         raise ValueError(f"how must be 'mean' or 'max', got {how!r}")
     b, k, h, w = values.shape
-    all_valid = _check_regions(regions, (b, h, w), n_regions)
+    all_valid = check_regions(regions, (b, h, w), n_regions)
     ids = regions.to(values.device).long().reshape(b, 1, h * w)
     if not all_valid:
         ids = torch.where(ids < 0, n_regions, ids)
     index = ids.expand(b, k, h * w)
     vals = values.contiguous().reshape(b, k, h * w).to(_acc_dtype(values))
     shape = (b, k, n_regions + 1)
+    counts = torch.zeros(b, 1, n_regions + 1, dtype=vals.dtype, device=vals.device)
+    counts.scatter_add_(2, ids, torch.ones_like(ids, dtype=vals.dtype))
     if how == "mean":
-        counts = torch.zeros(b, 1, n_regions + 1, dtype=vals.dtype, device=vals.device)
-        counts.scatter_add_(2, ids, torch.ones_like(ids, dtype=vals.dtype))
         sums = torch.zeros(shape, dtype=vals.dtype, device=vals.device).scatter_add_(2, index, vals)
         out = torch.where(counts > 0, sums / counts.clamp_min(1), float("nan"))
-    else:
-        out = torch.full(shape, float("nan"), dtype=vals.dtype, device=vals.device)
-        out = out.scatter_reduce_(2, index, vals, "amax", include_self=False)
+    else:  # from -inf, as in aggregate_regions
+        out = torch.full(shape, float("-inf"), dtype=vals.dtype, device=vals.device)
+        out = torch.where(counts > 0, out.scatter_reduce_(2, index, vals, "amax"), float("nan"))
     return out[..., :n_regions].permute(0, 2, 1).to(torch.float32).contiguous()

@@ -15,8 +15,9 @@ Typical pipelines:
 - ClassBal (Cai): u = ``aggregate_regions(pixel_uncertainty(p, "bvsb"), regions, n, "mean")``,
   d = ``region_class_histogram(p.argmax(1), regions, n, C).argmax(-1)``, then
   ``classbal_region_scores(u.reshape(-1), d.reshape(-1), C, selected)``.
-- CBAL (OREAL): H = ``aggregate_regions(pixel_uncertainty(p, "entropy"), regions, n, "mean")``,
-  pbar = ``region_means(p, regions, n)``, delta = ``oreal.items_per_class(counts, Q)``, then
+- CBAL (OREAL): H, pbar = ``cbal_region_statistics(p, regions, n)`` (the same values as
+  ``aggregate_regions(pixel_uncertainty(p, "entropy"), regions, n, "mean")`` and
+  ``region_means(p, regions, n)``, in one pass), delta = ``oreal.items_per_class(counts, Q)``, then
   ``cbal_region_scores(H.reshape(-1), pbar.reshape(-1, C), delta, 2.0, labelled)`` and top-Q.
 """
 
@@ -25,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alseg.acquisition.aggregate import aggregate_regions
-from alseg.acquisition.uncertainty import ensure_probs, pixel_uncertainty
+from alseg.acquisition.aggregate import aggregate_regions, check_regions
+from alseg.acquisition.uncertainty import ensure_probs, pixel_uncertainty, subtract_plane_entropy
 
 # ----------------------------------------------------------------------------- guards
 
@@ -230,6 +231,36 @@ def classbal_region_scores(
 
 
 # ----------------------------------------------------------------------------- CBAL (§3.5)
+
+
+def cbal_region_statistics(
+    probs: torch.Tensor, regions: torch.Tensor, n_regions: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CBAL's two region statistics in one pass over the C class planes of ``probs``:
+    (H̄ (B, n_regions), mean pixel entropy; p̄ (B, n_regions, C), mean probability vector),
+    float32, NaN for regions without pixels; pixels of region -1 are ignored.
+
+    Each plane p_c (B, H W) is added to its region sums and to the pixel entropy while it is in
+    cache; the entropy's region sums and the pixel counts are two more columns of the same
+    (B, C + 2, n_regions + 1) table (column n_regions collects the pixels of region -1).
+    """
+    ensure_probs(probs)
+    b, c, h, w = probs.shape
+    all_valid = check_regions(regions, (b, h, w), n_regions)
+    ids = regions.to(probs.device).long().reshape(b, h * w)
+    if not all_valid:
+        ids = torch.where(ids < 0, n_regions, ids)
+    planes = probs.to(torch.promote_types(probs.dtype, torch.float32)).reshape(b, c, h * w)
+    sums = torch.zeros(b, c + 2, n_regions + 1, dtype=planes.dtype, device=planes.device)
+    entropy, scratch = torch.zeros_like(planes[:, 0]), torch.empty_like(planes[:, 0])
+    for k in range(c):
+        sums[:, k].scatter_add_(1, ids, planes[:, k])
+        subtract_plane_entropy(entropy, planes[:, k], scratch)
+    sums[:, c].scatter_add_(1, ids, entropy)
+    sums[:, c + 1].scatter_add_(1, ids, torch.ones_like(entropy))
+    counts = sums[:, c + 1 :, :n_regions]
+    means = torch.where(counts > 0, sums[:, : c + 1, :n_regions] / counts, torch.nan).float()
+    return means[:, c], means[:, :c].transpose(1, 2).contiguous()
 
 
 def cbal_region_scores(

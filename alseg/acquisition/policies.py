@@ -31,10 +31,10 @@ from alseg.acquisition.aggregate import (
     aggregate_regions,
     region_class_histogram,
     region_class_sums,
-    region_means,
 )
 from alseg.acquisition.balanced import (
     cbal_region_scores,
+    cbal_region_statistics,
     classbal_region_scores,
     pixbal_weights,
 )
@@ -53,6 +53,19 @@ class RegionStatistics:
     pred_class: torch.Tensor | None = None  # (B, R) int64
 
 
+def concat_statistics(parts: list[RegionStatistics]) -> RegionStatistics:
+    """Statistics of consecutive batches as one (sum of B, R, ...) batch."""
+
+    def cat(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
+        return None if tensors[0] is None else torch.cat(tensors)
+
+    return RegionStatistics(
+        cat([p.score for p in parts]),
+        cat([p.vector for p in parts]),
+        cat([p.pred_class for p in parts]),
+    )
+
+
 def region_statistics(
     probs: torch.Tensor,
     regions: torch.Tensor,
@@ -68,17 +81,19 @@ def region_statistics(
     if policy in ("classbal", "pixbal"):
         p1, p2, predicted = top_two_with_argmax(probs.float())
         uncertainty = bvsb(p1, p2)
-        score = aggregate_regions(uncertainty, regions, n_regions, "mean")
         histogram = region_class_histogram(predicted, regions, n_regions, probs.shape[1])
         if policy == "classbal":
+            score = aggregate_regions(uncertainty, regions, n_regions, "mean")
             return RegionStatistics(score, pred_class=histogram.argmax(-1))
+        # PixBal: per-class sums give both the vector and the mean BvSB (their sum over c)
         sums = region_class_sums(uncertainty, predicted, regions, n_regions, probs.shape[1])
-        vector = (sums / histogram.sum(-1).clamp_min(1)[..., None]).float()  # empty: NaN score
+        pixels = histogram.sum(-1, keepdim=True)
+        vector = (sums / pixels.clamp_min(1)).float()
+        score = torch.where(pixels[..., 0] > 0, vector.sum(-1), torch.nan)
         return RegionStatistics(score, vector=vector)
     if policy == "cbal":
-        entropy = pixel_uncertainty(probs, "entropy")
-        score = aggregate_regions(entropy, regions, n_regions, "mean")
-        return RegionStatistics(score, vector=region_means(probs, regions, n_regions))
+        score, vector = cbal_region_statistics(probs, regions, n_regions)
+        return RegionStatistics(score, vector=vector)
     if policy == "oreal":
         vector = region_ovr_scores(probs, regions, n_regions, how=aggregation, kind=ovr_kind)
         return RegionStatistics(vector.amax(dim=-1), vector=vector)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import torch
 from alseg import IGNORE, storage
 from alseg.acquisition.aggregate import aggregate_regions
 from alseg.acquisition.balanced import PriorAccumulator
-from alseg.acquisition.policies import RegionStatistics, region_statistics
+from alseg.acquisition.policies import RegionStatistics, concat_statistics, region_statistics
 from alseg.acquisition.select import random_scores
 from alseg.config import AcquisitionConfig, LabelConfig, ModelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
@@ -30,7 +31,7 @@ from alseg.stages.common import read_json, resolve_device, round_seed, write_jso
 from alseg.stages.labeling import labelled_class_counts_of, multihot_labels
 from alseg.stages.regions import is_pixel_pool
 from alseg.storage import atomic_path
-from alseg.tables import SCHEMAS, empty_table, read_table
+from alseg.tables import SCHEMAS, empty_table, read_table, write_row_groups
 from alseg.train import (
     load_checkpoint,
     predict_batches,
@@ -189,11 +190,9 @@ def run_evaluate(
     return metrics
 
 
-ROWS_PER_GROUP = 65536  # scores are buffered into Parquet row groups of about this size
-
-
-def _batch_rows(start: int, stats: RegionStatistics, schema: pa.Schema) -> pa.Table:
-    """Scores-table rows of the regions present in one batch (``score`` not NaN)."""
+def _statistics_rows(start: int, stats: RegionStatistics) -> pa.Table:
+    """Scores-table rows of the regions present (``score`` not NaN) in statistics of the
+    images ``start``, ``start + 1``, ... (one host copy per tensor)."""
     score = stats.score.cpu()
     image_index, region_id = torch.nonzero(~torch.isnan(score), as_tuple=True)
     n = len(image_index)
@@ -211,7 +210,58 @@ def _batch_rows(start: int, stats: RegionStatistics, schema: pa.Schema) -> pa.Ta
         "score": score[image_index, region_id].numpy().astype(np.float32),
         "pred_class": pred.astype(np.int16),
         "vector": vector,
-    }, schema=schema)  # fmt: skip
+    }, schema=SCHEMAS["scores"])  # fmt: skip
+
+
+def region_score_batches(
+    model: torch.nn.Module | None,
+    images: np.ndarray,
+    region_maps: np.ndarray,
+    acquisition: AcquisitionConfig,
+    seed: int,
+    device: str,
+    prior: PriorAccumulator,
+) -> Iterator[RegionStatistics]:
+    """Region statistics of each pool batch in turn, images in order (the score stage's
+    per-batch work; results stay on ``device``).
+
+    Per batch: probs (B, C, H, W) -> the policy's pixel statistics -> one scatter over region ids
+    (alseg.acquisition.policies); no loop over regions. ``random`` needs no model. PixBal adds
+    each batch's mean probabilities to ``prior``.
+    """
+    n_regions = int(region_maps.max()) + 1
+    for start in range(0, len(images), acquisition.batch_size):
+        rows = slice(start, min(start + acquisition.batch_size, len(images)))
+        regions = torch.from_numpy(np.asarray(region_maps[rows]).astype(np.int64)).to(device)
+        if acquisition.policy == "random":  # one uniform draw per region present (seeded)
+            zeros = torch.zeros(regions.shape, device=device)
+            present = ~aggregate_regions(zeros, regions, n_regions, "max").isnan().cpu()
+            noise = random_scores(present.numel(), seed + start).reshape(present.shape)
+            yield RegionStatistics(torch.where(present, torch.from_numpy(noise), torch.nan))
+            continue
+        with torch.no_grad():
+            probs = torch.softmax(model(to_input(images[rows], device)).float(), dim=1)
+        if acquisition.policy == "pixbal":
+            prior.update(probs)
+        yield region_statistics(probs, regions, n_regions, acquisition.policy,
+                                acquisition.aggregation, acquisition.ovr_kind)  # fmt: skip
+
+
+def scores_row_groups(
+    batches: Iterable[RegionStatistics], slots_per_group: int = 65536
+) -> Iterator[pa.Table]:
+    """Scores tables of consecutive batches' statistics (the first batch holds image 0), one
+    per group of batches with at least ``slots_per_group`` (image, region) slots: one host copy
+    and one set of Arrow calls per group, not per batch."""
+    start, pending = 0, []
+    for stats in batches:
+        pending.append(stats)
+        if sum(part.score.numel() for part in pending) >= slots_per_group:
+            yield _statistics_rows(start, concat_statistics(pending))
+            start += sum(len(part.score) for part in pending)
+            pending = []
+    if pending:
+        yield _statistics_rows(start, concat_statistics(pending))
 
 
 def score_pool(
@@ -225,37 +275,12 @@ def score_pool(
 ) -> dict:
     """Stream per-region statistics of the whole pool into ``writer`` (scores table).
 
-    Per batch: probs (B, C, H, W) -> the policy's pixel statistics -> one scatter over region ids
-    (alseg.acquisition.policies); no loop over regions. ``random`` needs no model. Returns
-    {"rows": n, "class_prior": (C,) list (PixBal: mean of per-batch mean probabilities)}.
+    Returns {"rows": n, "class_prior": (C,) list (PixBal: mean of per-batch mean probabilities)}.
     """
-    rows_written, pending = 0, []
     prior = PriorAccumulator()
-    n_regions = int(region_maps.max()) + 1
-    for start in range(0, len(images), acquisition.batch_size):
-        rows = slice(start, min(start + acquisition.batch_size, len(images)))
-        regions = torch.from_numpy(np.asarray(region_maps[rows]).astype(np.int64)).to(device)
-        if acquisition.policy == "random":  # one uniform draw per region present (seeded)
-            zeros = torch.zeros(regions.shape, device=device)
-            present = ~aggregate_regions(zeros, regions, n_regions, "max").isnan().cpu()
-            noise = random_scores(present.numel(), seed + start).reshape(present.shape)
-            stats = RegionStatistics(torch.where(present, torch.from_numpy(noise), torch.nan))
-        else:
-            with torch.no_grad():
-                probs = torch.softmax(model(to_input(images[rows], device)).float(), dim=1)
-            if acquisition.policy == "pixbal":
-                prior.update(probs)
-            stats = region_statistics(probs, regions, n_regions, acquisition.policy,
-                                      acquisition.aggregation, acquisition.ovr_kind)  # fmt: skip
-        pending.append(_batch_rows(start, stats, writer.schema))
-        rows_written += len(pending[-1])
-        if sum(map(len, pending)) >= ROWS_PER_GROUP:
-            writer.write_table(pa.concat_tables(pending))
-            pending = []
-    if pending:
-        writer.write_table(pa.concat_tables(pending))
-    class_prior = prior.value().tolist() if prior.n_batches else None
-    return {"rows": rows_written, "class_prior": class_prior}
+    batches = region_score_batches(model, images, region_maps, acquisition, seed, device, prior)
+    rows = write_row_groups(writer, scores_row_groups(batches))
+    return {"rows": rows, "class_prior": prior.value().tolist() if prior.n_batches else None}
 
 
 def run_score(

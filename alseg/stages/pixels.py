@@ -11,6 +11,8 @@ them (select stage). ``random`` uses a uniform random uncertainty map, as PixelP
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,7 +21,7 @@ import torch
 from alseg.acquisition.pixelpick import draw_per_image, pixels_per_image, top_uncertain
 from alseg.acquisition.uncertainty import pixel_uncertainty
 from alseg.config import AcquisitionConfig
-from alseg.tables import queries_table
+from alseg.tables import SCHEMAS, queries_table, write_row_groups
 from alseg.train import to_input
 
 
@@ -71,7 +73,7 @@ def answer(queries: pa.Table, gt: np.ndarray) -> tuple[np.ndarray, pa.ListArray]
 
 
 def _batch_candidates(start: int, uncertainty: torch.Tensor, excluded: torch.Tensor,
-                      top_fraction: float, schema: pa.Schema) -> pa.Table:  # fmt: skip
+                      top_fraction: float) -> pa.Table:  # fmt: skip
     """Scores-table rows of one batch: each image's top-fraction candidates (step 1)."""
     idx, _ = top_uncertain(uncertainty, excluded, top_fraction)
     b, h, w = uncertainty.shape
@@ -85,10 +87,10 @@ def _batch_candidates(start: int, uncertainty: torch.Tensor, excluded: torch.Ten
         "score": score.numpy().astype(np.float32),
         "pred_class": np.full(n, -1, np.int16),
         "vector": pa.ListArray.from_arrays(np.zeros(n + 1, np.int32), pa.array([], pa.float32())),
-    }, schema=schema)  # fmt: skip
+    }, schema=SCHEMAS["scores"])  # fmt: skip
 
 
-def score_pixels(
+def pixel_score_batches(
     model: torch.nn.Module | None,
     images: np.ndarray,
     maps: np.ndarray,
@@ -96,12 +98,10 @@ def score_pixels(
     acquisition: AcquisitionConfig,
     seed: int,
     device: str,
-    writer: pq.ParquetWriter,
-) -> dict:
-    """Step 1 over the pool, batched: uncertainty (B, H, W) of the policy's measure (uniform
-    noise for ``random``), void and labelled pixels excluded, each image's top fraction
-    written to the scores table. labelled: bool (N, H * W)."""
-    rows = 0
+) -> Iterator[pa.Table]:
+    """Step 1 over the pool, one scores table per batch: uncertainty (B, H, W) of the policy's
+    measure (uniform noise for ``random``), void and labelled pixels excluded, each image's top
+    fraction kept. labelled: bool (N, H * W)."""
     generator = torch.Generator().manual_seed(seed)
     for start in range(0, len(images), acquisition.batch_size):
         batch = slice(start, min(start + acquisition.batch_size, len(images)))
@@ -115,8 +115,19 @@ def score_pixels(
             with torch.no_grad():
                 probs = torch.softmax(model(to_input(images[batch], device)).float(), dim=1)
             uncertainty = pixel_uncertainty(probs, acquisition.policy)
-        table = _batch_candidates(start, uncertainty, excluded, acquisition.top_fraction,
-                                  writer.schema)  # fmt: skip
-        writer.write_table(table)
-        rows += len(table)
-    return {"rows": rows, "class_prior": None}
+        yield _batch_candidates(start, uncertainty, excluded, acquisition.top_fraction)
+
+
+def score_pixels(
+    model: torch.nn.Module | None,
+    images: np.ndarray,
+    maps: np.ndarray,
+    labelled: np.ndarray,
+    acquisition: AcquisitionConfig,
+    seed: int,
+    device: str,
+    writer: pq.ParquetWriter,
+) -> dict:
+    """Write every batch's candidates (``pixel_score_batches``) to ``writer`` (scores table)."""
+    batches = pixel_score_batches(model, images, maps, labelled, acquisition, seed, device)
+    return {"rows": write_row_groups(writer, batches), "class_prior": None}

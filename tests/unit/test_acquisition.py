@@ -17,7 +17,12 @@ from alseg.acquisition.aggregate import (
     region_vectors,
 )
 from alseg.acquisition.select import random_scores, rank_order, select_under_budget
-from alseg.acquisition.uncertainty import MEASURES, ensure_probs, pixel_uncertainty
+from alseg.acquisition.uncertainty import (
+    MEASURES,
+    ensure_probs,
+    pixel_uncertainty,
+    top_two_with_argmax,
+)
 
 NAN = float("nan")
 
@@ -82,6 +87,35 @@ def test_float64_and_half_inputs_give_float32() -> None:
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, torch.full((1, 2, 2), math.log(2), dtype=torch.float32))
     assert pixel_uncertainty(probs.half(), "least_confidence").dtype == torch.float32
+
+
+def test_top_two_with_argmax_matches_topk_and_max() -> None:
+    g = torch.Generator().manual_seed(0)
+    for classes in (2, 3, 11):
+        probs = torch.rand(2, classes, 5, 4, generator=g).softmax(dim=1)
+        first, second, winner = top_two_with_argmax(probs)
+        top2 = probs.topk(2, dim=1).values
+        assert torch.equal(first, top2[:, 0]) and torch.equal(second, top2[:, 1])
+        assert torch.equal(winner, probs.argmax(dim=1)) and winner.dtype == torch.int64
+
+
+def test_top_two_ties_give_equal_values_and_the_lowest_class() -> None:
+    # pixels (0.4, 0.4, 0.2), (0.2, 0.4, 0.4), (0.3, 0.3, 0.4), (0.5, 0.5, 0)
+    probs = torch.tensor([[0.4, 0.4, 0.2], [0.2, 0.4, 0.4], [0.3, 0.3, 0.4], [0.5, 0.5, 0.0]])
+    first, second, winner = top_two_with_argmax(probs.T.reshape(1, 3, 1, 4))
+    torch.testing.assert_close(first.flatten(), torch.tensor([0.4, 0.4, 0.4, 0.5]))
+    torch.testing.assert_close(second.flatten(), torch.tensor([0.4, 0.4, 0.3, 0.5]))
+    assert winner.flatten().tolist() == [0, 1, 2, 0]
+
+
+def test_entropy_equals_the_xlogy_definition() -> None:
+    g = torch.Generator().manual_seed(1)
+    probs = (torch.randn(2, 6, 7, 5, generator=g) * 8).softmax(dim=1)
+    probs[0, :, 0, 0] = torch.tensor([0.0, 0.0, 0.5, 0.5, 0.0, 0.0])  # 0 log 0 = 0 -> ln 2
+    expected = -torch.special.xlogy(probs, probs).sum(dim=1)
+    out = pixel_uncertainty(probs, "entropy")
+    torch.testing.assert_close(out, expected)
+    assert out[0, 0, 0].item() == pytest.approx(math.log(2))
 
 
 def test_uncertainty_guards() -> None:
@@ -193,7 +227,7 @@ def _reference_aggregate(scores: np.ndarray, regions: np.ndarray, n: int, how: s
 @pytest.mark.parametrize("how", AGGREGATIONS)
 def test_aggregate_matches_slow_reference(how: str) -> None:
     rng = np.random.default_rng(123)
-    scores = rng.random((4, 64, 64)).astype(np.float32)
+    scores = (rng.random((4, 64, 64)) - 2.0).astype(np.float32)  # negative: max is not >= 0
     regions = rng.integers(-1, 48, size=(4, 64, 64))  # ids 48 and 49 stay empty
     regions[1, :32] = 7  # one big region of 2048+ pixels in image 1
     out = aggregate_regions(torch.from_numpy(scores), torch.from_numpy(regions), 50, how)

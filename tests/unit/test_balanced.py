@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from alseg.acquisition.aggregate import aggregate_regions
+from alseg.acquisition.aggregate import aggregate_regions, region_means
 from alseg.acquisition.balanced import (
     PriorAccumulator,
     cbal_region_scores,
+    cbal_region_statistics,
     classbal_region_scores,
     pixbal_class_prior,
     pixbal_pixel_scores,
@@ -148,6 +149,31 @@ def test_cbal_two_classes_by_hand() -> None:
     assert np.isnan(out[3])
     # lam = 0 gives the plain mean entropy
     np.testing.assert_allclose(cbal_region_scores(h[:2], p[:2], delta, 0.0), [0.5, 0.3])
+
+
+def test_cbal_region_statistics_by_hand() -> None:
+    # pixel 0 = [0.5, 0.3, 0.2] in region 0, pixel 1 = [0.1, 0.3, 0.6] in region 1, region 2
+    # empty: H(pixel 0) = -(0.5 ln 0.5 + 0.3 ln 0.3 + 0.2 ln 0.2) = 1.029653,
+    # H(pixel 1) = -(0.1 ln 0.1 + 0.3 ln 0.3 + 0.6 ln 0.6) = 0.897946
+    entropy, mean_probs = cbal_region_statistics(_probs_1x3x1x2(), torch.tensor([[[0, 1]]]), 3)
+    torch.testing.assert_close(
+        entropy, torch.tensor([[1.029653, 0.897946, math.nan]]), equal_nan=True
+    )
+    expected = torch.tensor([[[0.5, 0.3, 0.2], [0.1, 0.3, 0.6], [math.nan] * 3]])
+    torch.testing.assert_close(mean_probs, expected, equal_nan=True)
+
+
+def test_cbal_region_statistics_equal_the_separate_reductions() -> None:
+    g = torch.Generator().manual_seed(3)
+    probs = (torch.randn(3, 5, 9, 7, generator=g) * 4).softmax(dim=1)
+    regions = torch.randint(-1, 6, (3, 9, 7), generator=g)  # ids 6, 7 empty; -1 ignored
+    entropy, mean_probs = cbal_region_statistics(probs, regions, 8)
+    pixel_entropy = -torch.special.xlogy(probs, probs).sum(dim=1)
+    torch.testing.assert_close(
+        entropy, aggregate_regions(pixel_entropy, regions, 8, "mean"), equal_nan=True
+    )
+    torch.testing.assert_close(mean_probs, region_means(probs, regions, 8), equal_nan=True)
+    assert entropy[:, 6:].isnan().all()
 
 
 def test_cbal_guards() -> None:

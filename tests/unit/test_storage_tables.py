@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from alseg.storage import StorageError, atomic_path, exists, join, list_files, local_path, split_s3
-from alseg.tables import TableError, read_table, write_table
+from alseg.tables import TableError, read_table, write_row_groups, write_table
 
 
 def test_atomic_path_leaves_old_file_and_no_temporaries_when_block_raises(tmp_path: Path) -> None:
@@ -131,3 +132,14 @@ def test_read_table_of_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "labels.parquet"
     with pytest.raises(TableError, match=r"labels\.parquet: labels table not found"):
         read_table(path, "labels")
+
+
+def test_write_row_groups_buffers_tables_into_groups(tmp_path: Path) -> None:
+    # tables of 3, 2, 4 and 1 rows, groups of >= 5 rows: [3 + 2], [4 + 1]
+    schema = pa.schema([("x", pa.int32())])
+    tables = [pa.table({"x": list(range(n))}, schema=schema) for n in (3, 2, 4, 1)]
+    with pq.ParquetWriter(tmp_path / "t.parquet", schema) as writer:
+        assert write_row_groups(writer, iter(tables), rows_per_group=5) == 10
+    meta = pq.ParquetFile(tmp_path / "t.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [5, 5]
+    assert pq.read_table(tmp_path / "t.parquet")["x"].to_pylist() == [0, 1, 2, 0, 1, 0, 1, 2, 3, 0]

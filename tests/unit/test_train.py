@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from alseg import IGNORE
+from alseg.acquisition.policies import RegionStatistics
 from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig
-from alseg.stages.model_stages import score_pool
+from alseg.stages.model_stages import score_pool, scores_row_groups
 from alseg.tables import SCHEMAS
 from alseg.train import _batches, augment_batch, criterion, poly_lr, train_model
 
@@ -106,6 +107,28 @@ def test_score_pool_region_means_match_hand_computation(tmp_path: Path) -> None:
     assert scores[(0, 0)] == pytest.approx(0.0, abs=1e-6)
     assert scores[(1, 1)] == pytest.approx(math.log(2), rel=1e-5)
     assert scores[(2, 2)] == pytest.approx(math.log(2) / 2, rel=1e-5)
+
+
+def test_scores_row_groups_number_images_across_groups() -> None:
+    # batches of 2, 1 and 2 images x 3 regions (NaN = absent); groups of >= 4 slots:
+    # [batch 0 (6 slots)], [batches 1 + 2 (3 + 6 slots)] -> images 0-1, then 2-4
+    nan = float("nan")
+    batches = [
+        RegionStatistics(torch.tensor([[0.1, nan, 0.2], [0.3, 0.4, nan]]),
+                         vector=torch.arange(12.0).view(2, 3, 2)),
+        RegionStatistics(torch.tensor([[nan, nan, 0.5]]), vector=torch.full((1, 3, 2), 7.0)),
+        RegionStatistics(torch.tensor([[0.6, nan, nan], [nan, 0.7, nan]]),
+                         vector=torch.full((2, 3, 2), 9.0)),
+    ]  # fmt: skip
+    tables = list(scores_row_groups(batches, slots_per_group=4))
+    assert [len(t) for t in tables] == [4, 3]
+    rows = [row for t in tables for row in t.to_pylist()]
+    assert [(r["image_index"], r["region_id"]) for r in rows] == [
+        (0, 0), (0, 2), (1, 0), (1, 1), (2, 2), (3, 0), (4, 1)
+    ]  # fmt: skip
+    assert [r["score"] for r in rows] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    assert rows[1]["vector"] == [4.0, 5.0] and rows[4]["vector"] == [7.0, 7.0]
+    assert rows[3]["pred_class"] == -1
 
 
 def test_random_scores_cover_present_regions_and_repeat(tmp_path: Path) -> None:
