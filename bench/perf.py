@@ -2,7 +2,8 @@
 
 For the synthetic default and, when present, CamVid (``../shared/data/camvid`` or ``ALSEG_CAMVID``):
 - superpixel (SEEDS) images/s on 1 core and on all cores;
-- score stage images/s over bare model-forward images/s (same model, batch, resolution);
+- score stage images/s over bare model-forward images/s (same model, batch, resolution), and
+  each policy's statistics alone in ms per batch;
 - train step time over bare forward+backward time;
 and for the default pipeline: wall time over the summed stage compute time.
 """
@@ -28,6 +29,9 @@ sys.path.insert(0, str(REPO))
 
 from alseg import regions  # noqa: E402
 from alseg.acquisition.balanced import PriorAccumulator  # noqa: E402
+from alseg.acquisition.pixelpick import top_uncertain  # noqa: E402
+from alseg.acquisition.policies import region_statistics  # noqa: E402
+from alseg.acquisition.uncertainty import pixel_uncertainty  # noqa: E402
 from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig, load_config  # noqa: E402
 from alseg.models import build_model  # noqa: E402
 from alseg.stages.model_stages import region_score_batches, scores_row_groups  # noqa: E402
@@ -121,9 +125,32 @@ def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, b
         forward_s.append(pairs[:, 0])
         result[f"score_{policy}_overhead_ms_per_batch"] = 1e3 * np.median(pairs[:, 1] - pairs[:, 0])
         result[f"score_{policy}_over_forward"] = float(np.median(pairs[:, 0] / pairs[:, 1]))
+    with torch.no_grad():
+        probs = torch.softmax(model(to_input(images[:batch], "cpu")), 1)
+    result.update(bench_statistics(probs, torch.from_numpy(region_maps[:batch].astype(np.int64))))
     return {"score_pairs_per_policy": len(pairs),
             "forward_img_per_s": batch / float(np.median(np.concatenate(forward_s))),
             **result}  # fmt: skip
+
+
+def bench_statistics(probs: torch.Tensor, regions: torch.Tensor, repeats: int = 15) -> dict:
+    """Milliseconds of each policy's statistics alone on one batch of model probabilities
+    (median of ``repeats``): the part of the score stage that is not the forward."""
+    n_regions = int(regions.max()) + 1
+    excluded = torch.zeros(regions.shape, dtype=torch.bool)
+    work = {
+        policy: lambda p=policy: region_statistics(
+            probs, regions, n_regions, p, "max" if p == "oreal" else "mean"
+        )
+        for policy in POLICIES
+    }
+    work["pixelpick"] = lambda: top_uncertain(pixel_uncertainty(probs, "margin"), excluded, 0.05)
+    result = {}
+    for policy, fn in work.items():
+        fn()  # warm-up
+        ms = np.median([1e3 * timed(fn) for _ in range(repeats)])
+        result[f"statistics_{policy}_ms_per_batch"] = float(ms)
+    return result
 
 
 def bench_train(

@@ -309,8 +309,10 @@ def run_score(
                 labels = (read_table(Path(labels_dir) / "labels.parquet", "labels") if labels_dir
                           else empty_table("labels"))  # fmt: skip
                 labelled = pixels.labelled_pixel_mask(labels, region_maps.shape)
-                result = pixels.score_pixels(model, data.images("train"), region_maps, labelled,
-                                             acquisition, seed, device, writer)  # fmt: skip
+                batches = pixels.pixel_score_batches(
+                    model, data.images("train"), region_maps, labelled, acquisition, seed, device
+                )
+                result = {"rows": write_row_groups(writer, batches), "class_prior": None}
             else:
                 result = score_pool(model, data.images("train"), region_maps, acquisition, seed,
                                     device, writer)  # fmt: skip

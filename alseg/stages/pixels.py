@@ -15,13 +15,12 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from alseg.acquisition.pixelpick import draw_per_image, pixels_per_image, top_uncertain
 from alseg.acquisition.uncertainty import pixel_uncertainty
 from alseg.config import AcquisitionConfig
-from alseg.tables import SCHEMAS, queries_table, write_row_groups
+from alseg.tables import SCHEMAS, queries_table
 from alseg.train import to_input
 
 
@@ -36,8 +35,8 @@ def initial_queries(maps: np.ndarray, clicks: int, seed: int) -> pa.Table:
 
 
 def select_queries(scored: pa.Table, round_index: int, clicks: int, seed: int) -> pa.Table:
-    """Step 2: per image with candidates (the scores table of ``score_pixels``), draw its share
-    of ``clicks`` uniformly among them."""
+    """Step 2: per image with candidates (the scores table of ``pixel_score_batches``), draw
+    its share of ``clicks`` uniformly among them."""
     image_index = scored["image_index"].to_numpy()
     flat_ids = scored["region_id"].to_numpy()
     order = np.lexsort((flat_ids, image_index))
@@ -116,18 +115,3 @@ def pixel_score_batches(
                 probs = torch.softmax(model(to_input(images[batch], device)).float(), dim=1)
             uncertainty = pixel_uncertainty(probs, acquisition.policy)
         yield _batch_candidates(start, uncertainty, excluded, acquisition.top_fraction)
-
-
-def score_pixels(
-    model: torch.nn.Module | None,
-    images: np.ndarray,
-    maps: np.ndarray,
-    labelled: np.ndarray,
-    acquisition: AcquisitionConfig,
-    seed: int,
-    device: str,
-    writer: pq.ParquetWriter,
-) -> dict:
-    """Write every batch's candidates (``pixel_score_batches``) to ``writer`` (scores table)."""
-    batches = pixel_score_batches(model, images, maps, labelled, acquisition, seed, device)
-    return {"rows": write_row_groups(writer, batches), "class_prior": None}
