@@ -34,7 +34,7 @@ from alseg.acquisition.policies import region_statistics  # noqa: E402
 from alseg.acquisition.uncertainty import pixel_uncertainty  # noqa: E402
 from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig, load_config  # noqa: E402
 from alseg.models import build_model  # noqa: E402
-from alseg.stages.model_stages import region_score_batches, scores_row_groups  # noqa: E402
+from alseg.stages.model_stages import region_score_batches  # noqa: E402
 from alseg.stages.pixels import pixel_score_batches  # noqa: E402
 from alseg.stages.regions import method_params, pixel_region_maps  # noqa: E402
 from alseg.tables import SCHEMAS, write_row_groups  # noqa: E402
@@ -71,11 +71,11 @@ def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, b
     aggregation; PixelPick: margin per pixel, top 5% per image).
 
     Paired, batch by batch: a bare forward + softmax of a batch and the stage's work on the
-    same batch (``next`` of its batch generator: forward and statistics; PixelPick: candidate
-    rows), back to back, the first of the two alternating from pair to pair (so that neither
-    gains from the caches the other warmed), ``passes`` times over the images; each pass's table
-    rows and Parquet write (as the stage builds and writes them, per row group) are timed too
-    and shared evenly among its batches. The ratio is the median over pairs of forward time /
+    same batch (``next`` of its batch generator: forward, statistics and scores-table rows),
+    back to back, the first of the two alternating from pair to pair (so that neither gains
+    from the caches the other warmed), ``passes`` times over the images; each pass's Parquet
+    write (per row group, as the stage writes) is timed too and shared evenly among its
+    batches. The ratio is the median over pairs of forward time /
     stage time: pairs timed back to back cancel the drift of a shared machine's speed, which
     moves whole-pool timings by more than the overhead being measured.
     """
@@ -110,10 +110,9 @@ def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, b
                 else:
                     forward_s, stage_s = timed(forward), timed(stage)
                 times.append((forward_s, stage_s))
-            tables = results if policy == "pixelpick" else scores_row_groups(results)
             with tempfile.TemporaryDirectory() as tmp:
                 with pq.ParquetWriter(Path(tmp) / "s.parquet", SCHEMAS["scores"]) as writer:
-                    write_s = timed(lambda w=writer, t=tables: write_row_groups(w, t))
+                    write_s = timed(lambda w=writer, t=results: write_row_groups(w, t))
             pairs += [(f, s + write_s / len(times)) for f, s in times]
         return np.array(pairs)
 

@@ -13,7 +13,7 @@ import torch
 AGGREGATIONS: tuple[str, ...] = ("mean", "max", "p95")
 
 
-def check_regions(regions: torch.Tensor, hw_shape: tuple[int, ...], n_regions: int) -> bool:
+def _check_regions(regions: torch.Tensor, hw_shape: tuple[int, ...], n_regions: int) -> bool:
     """Guard: integer (B, H, W) ids matching ``hw_shape`` with -1 <= id < n_regions.
 
     Returns True when every pixel has a region (no -1), which lets callers skip masking.
@@ -65,6 +65,16 @@ def _flat_segments(
     return valid, seg[valid]
 
 
+def region_row_ids(
+    regions: torch.Tensor, hw_shape: tuple[int, ...], n_regions: int, device: torch.device
+) -> torch.Tensor:
+    """Checked region ids (B, H, W) -> (B, H W) int64 on ``device``, for scatters along rows of
+    n_regions + 1 columns: the pixels of region -1 go to column n_regions."""
+    all_valid = _check_regions(regions, hw_shape, n_regions)
+    ids = regions.to(device).long().reshape(regions.shape[0], -1)
+    return ids if all_valid else torch.where(ids < 0, n_regions, ids)
+
+
 def _acc_dtype(t: torch.Tensor) -> torch.dtype:
     return torch.promote_types(t.dtype, torch.float32)
 
@@ -93,7 +103,7 @@ def aggregate_regions(
         raise ValueError(
             f"pixel_scores must be floating, got dtype {pixel_scores.dtype}; cast with .float()"
         )
-    all_valid = check_regions(regions, tuple(pixel_scores.shape), n_regions)
+    all_valid = _check_regions(regions, tuple(pixel_scores.shape), n_regions)
     regions = regions.to(pixel_scores.device)
     n_seg = pixel_scores.shape[0] * n_regions
     valid, seg = _flat_segments(regions, n_regions, all_valid)
@@ -171,7 +181,7 @@ def _region_class_bins(
     num_classes: int,
     weights: torch.Tensor | None,
 ) -> torch.Tensor:
-    all_valid = check_regions(regions, tuple(pred.shape), n_regions)
+    all_valid = _check_regions(regions, tuple(pred.shape), n_regions)
     regions = regions.to(pred.device)
     valid, seg = _flat_segments(regions, n_regions, all_valid)
     cls = (pred.reshape(-1) if valid is None else pred[valid]).long()
@@ -215,10 +225,7 @@ def region_vectors(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
     if how not in ("mean", "max"):
         raise ValueError(f"how must be 'mean' or 'max', got {how!r}")
     b, k, h, w = values.shape
-    all_valid = check_regions(regions, (b, h, w), n_regions)
-    ids = regions.to(values.device).long().reshape(b, 1, h * w)
-    if not all_valid:
-        ids = torch.where(ids < 0, n_regions, ids)
+    ids = region_row_ids(regions, (b, h, w), n_regions, values.device).unsqueeze(1)
     index = ids.expand(b, k, h * w)
     vals = values.contiguous().reshape(b, k, h * w).to(_acc_dtype(values))
     shape = (b, k, n_regions + 1)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alseg.acquisition.aggregate import aggregate_regions, check_regions
+from alseg.acquisition.aggregate import aggregate_regions, region_row_ids
 from alseg.acquisition.uncertainty import ensure_probs, pixel_uncertainty, subtract_plane_entropy
 
 # ----------------------------------------------------------------------------- guards
@@ -246,10 +246,7 @@ def cbal_region_statistics(
     """
     ensure_probs(probs)
     b, c, h, w = probs.shape
-    all_valid = check_regions(regions, (b, h, w), n_regions)
-    ids = regions.to(probs.device).long().reshape(b, h * w)
-    if not all_valid:
-        ids = torch.where(ids < 0, n_regions, ids)
+    ids = region_row_ids(regions, (b, h, w), n_regions, probs.device)
     planes = probs.to(torch.promote_types(probs.dtype, torch.float32)).reshape(b, c, h * w)
     sums = torch.zeros(b, c + 2, n_regions + 1, dtype=planes.dtype, device=planes.device)
     entropy, scratch = torch.zeros_like(planes[:, 0]), torch.empty_like(planes[:, 0])

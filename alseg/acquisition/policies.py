@@ -53,19 +53,6 @@ class RegionStatistics:
     pred_class: torch.Tensor | None = None  # (B, R) int64
 
 
-def concat_statistics(parts: list[RegionStatistics]) -> RegionStatistics:
-    """Statistics of consecutive batches as one (sum of B, R, ...) batch."""
-
-    def cat(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
-        return None if tensors[0] is None else torch.cat(tensors)
-
-    return RegionStatistics(
-        cat([p.score for p in parts]),
-        cat([p.vector for p in parts]),
-        cat([p.pred_class for p in parts]),
-    )
-
-
 def region_statistics(
     probs: torch.Tensor,
     regions: torch.Tensor,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ import torch
 from alseg import IGNORE, storage
 from alseg.acquisition.aggregate import aggregate_regions
 from alseg.acquisition.balanced import PriorAccumulator
-from alseg.acquisition.policies import RegionStatistics, concat_statistics, region_statistics
+from alseg.acquisition.policies import RegionStatistics, region_statistics
 from alseg.acquisition.select import random_scores
 from alseg.config import AcquisitionConfig, LabelConfig, ModelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
@@ -190,9 +190,9 @@ def run_evaluate(
     return metrics
 
 
-def _statistics_rows(start: int, stats: RegionStatistics) -> pa.Table:
-    """Scores-table rows of the regions present (``score`` not NaN) in statistics of the
-    images ``start``, ``start + 1``, ... (one host copy per tensor)."""
+def statistics_rows(start: int, stats: RegionStatistics) -> pa.Table:
+    """Scores-table rows of the regions present (``score`` not NaN) in one batch's statistics
+    of the images ``start``, ``start + 1``, ... (one host copy per tensor)."""
     score = stats.score.cpu()
     image_index, region_id = torch.nonzero(~torch.isnan(score), as_tuple=True)
     n = len(image_index)
@@ -221,9 +221,8 @@ def region_score_batches(
     seed: int,
     device: str,
     prior: PriorAccumulator,
-) -> Iterator[RegionStatistics]:
-    """Region statistics of each pool batch in turn, images in order (the score stage's
-    per-batch work; results stay on ``device``).
+) -> Iterator[pa.Table]:
+    """Scores-table rows of each pool batch in turn, images in order.
 
     Per batch: probs (B, C, H, W) -> the policy's pixel statistics -> one scatter over region ids
     (alseg.acquisition.policies); no loop over regions. ``random`` needs no model. PixBal adds
@@ -237,50 +236,15 @@ def region_score_batches(
             zeros = torch.zeros(regions.shape, device=device)
             present = ~aggregate_regions(zeros, regions, n_regions, "max").isnan().cpu()
             noise = random_scores(present.numel(), seed + start).reshape(present.shape)
-            yield RegionStatistics(torch.where(present, torch.from_numpy(noise), torch.nan))
-            continue
-        with torch.no_grad():
-            probs = torch.softmax(model(to_input(images[rows], device)).float(), dim=1)
-        if acquisition.policy == "pixbal":
-            prior.update(probs)
-        yield region_statistics(probs, regions, n_regions, acquisition.policy,
-                                acquisition.aggregation, acquisition.ovr_kind)  # fmt: skip
-
-
-def scores_row_groups(
-    batches: Iterable[RegionStatistics], slots_per_group: int = 65536
-) -> Iterator[pa.Table]:
-    """Scores tables of consecutive batches' statistics (the first batch holds image 0), one
-    per group of batches with at least ``slots_per_group`` (image, region) slots: one host copy
-    and one set of Arrow calls per group, not per batch."""
-    start, pending = 0, []
-    for stats in batches:
-        pending.append(stats)
-        if sum(part.score.numel() for part in pending) >= slots_per_group:
-            yield _statistics_rows(start, concat_statistics(pending))
-            start += sum(len(part.score) for part in pending)
-            pending = []
-    if pending:
-        yield _statistics_rows(start, concat_statistics(pending))
-
-
-def score_pool(
-    model: torch.nn.Module | None,
-    images: np.ndarray,
-    region_maps: np.ndarray,
-    acquisition: AcquisitionConfig,
-    seed: int,
-    device: str,
-    writer: pq.ParquetWriter,
-) -> dict:
-    """Stream per-region statistics of the whole pool into ``writer`` (scores table).
-
-    Returns {"rows": n, "class_prior": (C,) list (PixBal: mean of per-batch mean probabilities)}.
-    """
-    prior = PriorAccumulator()
-    batches = region_score_batches(model, images, region_maps, acquisition, seed, device, prior)
-    rows = write_row_groups(writer, scores_row_groups(batches))
-    return {"rows": rows, "class_prior": prior.value().tolist() if prior.n_batches else None}
+            stats = RegionStatistics(torch.where(present, torch.from_numpy(noise), torch.nan))
+        else:
+            with torch.no_grad():
+                probs = torch.softmax(model(to_input(images[rows], device)).float(), dim=1)
+            if acquisition.policy == "pixbal":
+                prior.update(probs)
+            stats = region_statistics(probs, regions, n_regions, acquisition.policy,
+                                      acquisition.aggregation, acquisition.ovr_kind)  # fmt: skip
+        yield statistics_rows(start, stats)
 
 
 def run_score(
@@ -304,27 +268,27 @@ def run_score(
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         seed = round_seed(params["seed"], round_index, salt=2)
+        prior = PriorAccumulator()  # PixBal's class prior: mean of per-batch mean probabilities
+        if is_pixel_pool(regions_dir):
+            labels = (read_table(Path(labels_dir) / "labels.parquet", "labels") if labels_dir
+                      else empty_table("labels"))  # fmt: skip
+            labelled = pixels.labelled_pixel_mask(labels, region_maps.shape)
+            tables = pixels.pixel_score_batches(
+                model, data.images("train"), region_maps, labelled, acquisition, seed, device
+            )
+        else:
+            tables = region_score_batches(
+                model, data.images("train"), region_maps, acquisition, seed, device, prior
+            )
         with pq.ParquetWriter(tmp / "scores.parquet", schema) as writer:
-            if is_pixel_pool(regions_dir):
-                labels = (read_table(Path(labels_dir) / "labels.parquet", "labels") if labels_dir
-                          else empty_table("labels"))  # fmt: skip
-                labelled = pixels.labelled_pixel_mask(labels, region_maps.shape)
-                batches = pixels.pixel_score_batches(
-                    model, data.images("train"), region_maps, labelled, acquisition, seed, device
-                )
-                result = {"rows": write_row_groups(writer, batches), "class_prior": None}
-            else:
-                result = score_pool(model, data.images("train"), region_maps, acquisition, seed,
-                                    device, writer)  # fmt: skip
+            rows = write_row_groups(writer, tables)
         read_table(tmp / "scores.parquet", "scores")  # validates what was written
-        write_json(
-            tmp / "meta.json",
-            {"num_classes": data.num_classes, "class_prior": result["class_prior"]},
-        )
+        class_prior = prior.value().tolist() if prior.n_batches else None
+        write_json(tmp / "meta.json", {"num_classes": data.num_classes, "class_prior": class_prior})
     seconds = time.perf_counter() - start
     return {
         "round": round_index,
-        "regions_scored": result["rows"],
+        "regions_scored": rows,
         "seconds": round(seconds, 2),
         "images_per_second": round(len(region_maps) / seconds, 1),
     }

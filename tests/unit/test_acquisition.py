@@ -351,7 +351,7 @@ def test_region_vectors_same_on_both_memory_layouts(how: str) -> None:
     # contiguous (B, K, H W) rows vs channels-last (pixels, K): same values, NaN for empty
     # regions, pixels of region -1 ignored
     g = torch.Generator().manual_seed(0)
-    values = torch.rand(3, 4, 9, 7, generator=g)
+    values = torch.rand(3, 4, 9, 7, generator=g) - 2.0  # negative: max is not >= 0
     regions = torch.randint(-1, 6, (3, 9, 7), generator=g)
     rows = region_vectors(values, regions, 8, how)
     last = region_vectors(values.contiguous(memory_format=torch.channels_last), regions, 8, how)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from alseg.acquisition.aggregate import aggregate_regions
 from alseg.acquisition.balanced import (
     PriorAccumulator,
     classbal_region_scores,
@@ -9,6 +10,7 @@ from alseg.acquisition.balanced import (
     pixbal_weights,
 )
 from alseg.acquisition.policies import region_scores, region_statistics
+from alseg.acquisition.uncertainty import pixel_uncertainty
 
 
 @pytest.fixture
@@ -73,3 +75,14 @@ def test_region_class_sums_by_hand() -> None:
     # region 0: class 0 -> 0.5, class 1 -> 0.25; region 1: class 1 -> 1.0; pixel -1 ignored
     sums = region_class_sums(values, pred, regions, 2, 2)
     assert sums.tolist() == [[[0.5, 0.25], [0.0, 1.0]]]
+
+
+def test_pixbal_score_is_the_region_mean_bvsb(batch) -> None:
+    # PixBal's score column is the sum over c of its per-class BvSB means: the plain mean BvSB
+    probs, regions = batch
+    regions = regions.clone()
+    regions[1] = regions[1].clamp_max(2)  # region 3 of image 1 empty -> NaN
+    stats = region_statistics(probs, regions, 4, "pixbal")
+    expected = aggregate_regions(pixel_uncertainty(probs, "bvsb"), regions, 4, "mean")
+    torch.testing.assert_close(stats.score, expected, equal_nan=True)
+    assert stats.score[1, 3].isnan()

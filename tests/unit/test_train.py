@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from alseg import IGNORE
+from alseg.acquisition.balanced import PriorAccumulator
 from alseg.acquisition.policies import RegionStatistics
 from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig
-from alseg.stages.model_stages import score_pool, scores_row_groups
-from alseg.tables import SCHEMAS
+from alseg.stages.model_stages import region_score_batches, statistics_rows
+from alseg.tables import SCHEMAS, write_row_groups
 from alseg.train import _batches, augment_batch, criterion, poly_lr, train_model
 
 
@@ -90,14 +91,16 @@ class FixedLogits(torch.nn.Module):
 def _scores(tmp_path: Path, model, policy: str, region_maps: np.ndarray) -> dict:
     images = np.zeros((len(region_maps), *region_maps.shape[1:], 3), np.uint8)
     acquisition = AcquisitionConfig(policy=policy, aggregation="mean", batch_size=2)
+    tables = region_score_batches(model, images, region_maps, acquisition, 7, "cpu",
+                                  PriorAccumulator())  # fmt: skip
     with pq.ParquetWriter(tmp_path / "s.parquet", SCHEMAS["scores"]) as writer:
-        result = score_pool(model, images, region_maps, acquisition, 7, "cpu", writer)
+        rows = write_row_groups(writer, tables)
     table = pq.read_table(tmp_path / "s.parquet").to_pylist()
-    assert result["rows"] == len(table)
+    assert rows == len(table)
     return {(r["image_index"], r["region_id"]): r["score"] for r in table}
 
 
-def test_score_pool_region_means_match_hand_computation(tmp_path: Path) -> None:
+def test_region_scores_match_hand_computation_across_batches(tmp_path: Path) -> None:
     # 3 images 2x4; region 0 = left half (entropy 0), region 1 = right half (entropy ln 2);
     # image 2 has a third region spanning one left and one right column (mean ln2 / 2).
     maps = np.array([[[0, 0, 1, 1]] * 2] * 3, np.int32)
@@ -109,9 +112,8 @@ def test_score_pool_region_means_match_hand_computation(tmp_path: Path) -> None:
     assert scores[(2, 2)] == pytest.approx(math.log(2) / 2, rel=1e-5)
 
 
-def test_scores_row_groups_number_images_across_groups() -> None:
-    # batches of 2, 1 and 2 images x 3 regions (NaN = absent); groups of >= 4 slots:
-    # [batch 0 (6 slots)], [batches 1 + 2 (3 + 6 slots)] -> images 0-1, then 2-4
+def test_statistics_rows_number_images_from_the_batch_start() -> None:
+    # batches of 2, 1 and 2 images x 3 regions (NaN = absent), starting at images 0, 2 and 3
     nan = float("nan")
     batches = [
         RegionStatistics(torch.tensor([[0.1, nan, 0.2], [0.3, 0.4, nan]]),
@@ -120,8 +122,10 @@ def test_scores_row_groups_number_images_across_groups() -> None:
         RegionStatistics(torch.tensor([[0.6, nan, nan], [nan, 0.7, nan]]),
                          vector=torch.full((2, 3, 2), 9.0)),
     ]  # fmt: skip
-    tables = list(scores_row_groups(batches, slots_per_group=4))
-    assert [len(t) for t in tables] == [4, 3]
+    tables = [
+        statistics_rows(start, stats) for start, stats in zip((0, 2, 3), batches, strict=True)
+    ]
+    assert [len(t) for t in tables] == [4, 1, 2]
     rows = [row for t in tables for row in t.to_pylist()]
     assert [(r["image_index"], r["region_id"]) for r in rows] == [
         (0, 0), (0, 2), (1, 0), (1, 1), (2, 2), (3, 0), (4, 1)
