@@ -29,17 +29,23 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
     parsed = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {pair}: expected KEY=VALUE")
-        parsed[key] = yaml.safe_load(value)
+        if not sep or not key or "" in key.split("."):
+            raise ConfigError(f"--set {pair}: expected KEY=VALUE with a dotted KEY (a.b=1)")
+        try:
+            parsed[key] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            problem = str(err).splitlines()[0]
+            raise ConfigError(f"--set {pair}: value is not valid YAML ({problem})") from None
     return parsed
 
 
 def _config(args: argparse.Namespace) -> ExperimentConfig:
     overrides = _overrides(args.set or [])
+    options = {pair.partition("=")[0]: f"--set {pair}" for pair in args.set or []}
     if getattr(args, "data_root", None):
         overrides["data.root"] = args.data_root
-    return load_config(args.config, overrides)
+        options["data.root"] = f"--data-root {args.data_root}"
+    return load_config(args.config, overrides, options)
 
 
 def print_report(report: dict) -> None:
@@ -192,7 +198,9 @@ STAGE_INPUTS = {
 
 def cmd_step(args: argparse.Namespace) -> int:
     """Run one stage on folders, exactly as its KFP component does."""
+    from alseg import storage
     from alseg.config import DataConfig, RegionConfig
+    from alseg.data.readers import DataError
     from alseg.stages import (
         labeling,
         model_stages,
@@ -202,13 +210,12 @@ def cmd_step(args: argparse.Namespace) -> int:
         report,
         run_stage,
     )
+    from alseg.tables import TableError
 
     cfg = _config(args)
     params = json.loads(stage_params(cfg, args.stage))
-    inputs = dict(kv.split("=", 1) for kv in args.input or [])
-    for name in STAGE_INPUTS[args.stage]:
-        if not name.endswith("?") and name not in inputs:
-            raise ConfigError(f"step {args.stage}: missing --input {name}=FOLDER")
+    inputs = step_inputs(args.stage, args.input or [])
+    storage.ensure_writable(Path(args.out).resolve().parent)
     get = inputs.get
     r = args.round
     calls = {
@@ -286,8 +293,35 @@ def cmd_step(args: argparse.Namespace) -> int:
         "report": lambda: (report.run, params, get("evaluation"), get("labels"), args.out),
     }
     fn, *call_args = calls[args.stage]()
-    print(run_stage(args.stage, fn, *call_args, round_index=r))
+    try:
+        print(run_stage(args.stage, fn, *call_args, round_index=r))
+    except (ConfigError, DataError, TableError):
+        raise
+    except (ValueError, KeyError, IndexError) as err:  # stage checks; other errors keep traces
+        raise StepFailed(f"{args.stage}: {type(err).__name__}: {err}") from None
     return 0
+
+
+class StepFailed(RuntimeError):
+    """A stage run by ``alseg step`` rejected its inputs; one line, exit status 1."""
+
+
+def step_inputs(stage: str, pairs: list[str]) -> dict[str, str]:
+    """``--input NAME=FOLDER`` pairs -> {name: folder}; ConfigError naming the option when a
+    name is unknown or missing, or a folder does not exist."""
+    names = [n.rstrip("?") for n in STAGE_INPUTS[stage]]
+    inputs = {}
+    for pair in pairs:
+        name, sep, folder = pair.partition("=")
+        if not sep or name not in names:
+            raise ConfigError(f"--input {pair}: expected NAME=FOLDER with NAME in {names}")
+        if not Path(folder).is_dir():
+            raise ConfigError(f"--input {pair}: folder not found")
+        inputs[name] = folder
+    for name in STAGE_INPUTS[stage]:
+        if not name.endswith("?") and name not in inputs:
+            raise ConfigError(f"step {stage}: missing --input {name}=FOLDER")
+    return inputs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -399,21 +433,33 @@ def main(argv: list[str] | None = None) -> int:
     from alseg.cluster import ClusterError
     from alseg.data.readers import DataError
     from alseg.runner import PipelineFailed
+    from alseg.runs import TrackingUnavailable, terminate_as_interrupt
+    from alseg.secrets import redact
     from alseg.storage import StorageError
     from alseg.tables import TableError
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except (ConfigError, DataError, StorageError, TableError) as err:
-        print(f"alseg: error: {err}", file=sys.stderr)
+        with terminate_as_interrupt():
+            return args.func(args)
+    except (ConfigError, DataError, StorageError, TableError, TrackingUnavailable) as err:
+        print(redact(f"alseg: error: {err}"), file=sys.stderr)
+        return 2
+    except OSError as err:  # e.g. a read-only output folder: name the file, no traceback
+        print(redact(f"alseg: error: {err.filename or ''}: {err.strerror or err}"), file=sys.stderr)
         return 2
     except PipelineFailed as err:
-        print(f"alseg: pipeline failed: {err}", file=sys.stderr)
+        print(redact(f"alseg: pipeline failed: {err}"), file=sys.stderr)
+        return 1
+    except StepFailed as err:
+        print(redact(f"alseg: step failed: {err}"), file=sys.stderr)
         return 1
     except ClusterError as err:
-        print(f"alseg: cluster error: {err}", file=sys.stderr)
+        print(redact(f"alseg: cluster error: {err}"), file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("alseg: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -240,29 +240,66 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     return _deep_update(data, override)
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML preset; ``base: other.yaml`` inherits from a preset in the same folder."""
+def read_config_file(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a YAML preset; ``base: other.yaml`` inherits from a preset (relative to the file).
+
+    ``chain`` holds the files that lead here, so a cycle (a -> b -> a) is named, not recursed.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    if path.resolve() in chain:
+        names = " -> ".join(str(p) for p in (*chain, path.resolve()))
+        raise ConfigError(f"{path}: field 'base': inheritance cycle {names}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        first = str(err).splitlines()
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(first)}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read config: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     base = data.pop("base", None)
-    if base:
-        data = _deep_update(read_config_file(path.parent / base), data)
-    return data
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(
+            f"{path}: field 'base': expected one file name, got {type(base).__name__} {base!r}"
+        )
+    if not (path.parent / base).is_file():
+        raise ConfigError(f"{path}: field 'base': file {path.parent / base} not found")
+    return _deep_update(read_config_file(path.parent / base, (*chain, path.resolve())), data)
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """Load and validate a YAML preset, with optional dotted-key overrides."""
+def _override_source(field: str, options: dict[str, str]) -> str | None:
+    """The command-line option (``--set KEY=VALUE``) that set ``field`` or a parent of it."""
+    for dotted, option in options.items():
+        if field == dotted or field.startswith(f"{dotted}.") or dotted.startswith(f"{field}."):
+            return option
+    return None
+
+
+def load_config(
+    path: str | Path,
+    overrides: dict[str, Any] | None = None,
+    options: dict[str, str] | None = None,
+) -> ExperimentConfig:
+    """Load and validate a YAML preset, with optional dotted-key overrides.
+
+    ``options`` maps an override key to the command-line option that gave it, so an invalid
+    override is reported against that option rather than the file.
+    """
     data = read_config_file(path)
     for dotted, value in (overrides or {}).items():
         data = set_dotted(data, dotted, value)
-    return parse_config(data, source=str(path))
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        field = ".".join(str(p) for p in err.errors()[0]["loc"])
+        options = options or {k: f"--set {k}={v}" for k, v in (overrides or {}).items()}
+        source = _override_source(field, options) if field else None
+        raise ConfigError(_format_validation_error(source or str(path), err)) from None
 
 
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {

@@ -22,8 +22,9 @@ from typing import TextIO
 
 import yaml
 
-from alseg import tracking
+from alseg import runs, storage, tracking
 from alseg.config import ExperimentConfig, pipeline_config_json
+from alseg.secrets import redact
 
 
 class PipelineFailed(RuntimeError):
@@ -70,6 +71,7 @@ class ProgressTee(io.TextIOBase):
         self.last_failure = ""
 
     def write(self, text: str) -> int:
+        text = redact(text)  # no credential reaches the log or the terminal
         self.log.write(text)
         self.pending += text
         *lines, self.pending = self.pending.split("\n")
@@ -105,6 +107,7 @@ def local_environment(runs_dir: Path) -> dict[str, str]:
         "GIT_PYTHON_REFRESH": "quiet",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+    env.update({k: v for k, v in runs.HTTP_LIMITS.items() if k not in os.environ})
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}"
         env["ALSEG_MLFLOW_ARTIFACT_ROOT"] = (runs_dir / "mlartifacts").resolve().as_uri()
@@ -178,12 +181,29 @@ def execute_locally(
             raise PipelineFailed(f"{reason} (log: {log_path})") from None
 
 
-def _open_parent_run(cfg: ExperimentConfig, run_name: str, experiment: str) -> None:
-    tracking.parent_run(
+def _open_parent_run(cfg: ExperimentConfig, run_name: str, experiment: str,
+                     terminal: TextIO) -> runs.Claim:  # fmt: skip
+    """Claim the run (resume, or a new parent run under the first free name; alseg.runs)."""
+    claim = runs.claim_run(
         run_name, experiment, config=json.loads(pipeline_config_json(cfg)),
         tags={"alseg.dataset": cfg.data.dataset, "alseg.label": cfg.label.type,
               "alseg.acquisition": cfg.acquisition.policy},
     )  # fmt: skip
+    if claim.name != run_name:
+        print(f"alseg: run '{run_name}' exists with another config; this run is "
+              f"'{claim.name}'", file=terminal, flush=True)  # fmt: skip
+    elif claim.resumed:
+        print(f"alseg: resuming run '{claim.name}' (same config)", file=terminal, flush=True)
+    return claim
+
+
+def _prepare_runs_dir(runs_dir: Path, experiment: str) -> None:
+    """Fail early with one line when the runs folder is not writable or MLflow is unreachable;
+    create the MLflow store and experiment once under a lock (runs may start concurrently)."""
+    storage.ensure_writable(runs_dir)
+    runs.check_reachable()
+    with runs.file_lock(runs_dir / ".mlflow.lock"):
+        tracking.experiment_id(experiment)
 
 
 def run_local(
@@ -197,17 +217,20 @@ def run_local(
     """Compile and run the pipeline under kfp.local; return the report (AL curve, AuALC, Gini)."""
     from pipelines.al_experiment import build_pipeline
 
-    run_name = run_name or cfg.name
     runs_dir = Path(runs_dir).resolve()
+    terminal = terminal or sys.stdout
     start = time.perf_counter()
     with patched_environ(local_environment(runs_dir)):
-        _open_parent_run(cfg, run_name, experiment)
+        _prepare_runs_dir(runs_dir, experiment)
+        claim = _open_parent_run(cfg, run_name or cfg.name, experiment, terminal)
+        run_name = claim.name
         arguments = {"config": pipeline_config_json(cfg), "run_name": run_name,
                      "experiment": experiment}  # fmt: skip
-        output = execute_locally(
-            build_pipeline(cfg), arguments, run_name, runs_dir, caching, terminal or sys.stdout,
-            f"running '{run_name}' ({cfg.budget.rounds} rounds)",
-        )  # fmt: skip
+        with runs.run_status([claim.run_id]):
+            output = execute_locally(
+                build_pipeline(cfg), arguments, run_name, runs_dir, caching, terminal,
+                f"running '{run_name}' ({cfg.budget.rounds} rounds)",
+            )  # fmt: skip
     report = json.loads(output)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     return report
@@ -226,14 +249,18 @@ def run_sweep(
     from pipelines.sweep import build_sweep
 
     runs_dir = Path(runs_dir).resolve()
+    terminal = terminal or sys.stdout
     start = time.perf_counter()
     with patched_environ(local_environment(runs_dir)):
-        for cfg in configs:
-            _open_parent_run(cfg, cfg.name, experiment)
-        output = execute_locally(
-            build_sweep(name, configs, parallelism), {"experiment": experiment}, name, runs_dir,
-            caching, terminal or sys.stdout, f"sweep '{name}' ({len(configs)} experiments)",
-        )  # fmt: skip
+        _prepare_runs_dir(runs_dir, experiment)
+        claims = [_open_parent_run(cfg, cfg.name, experiment, terminal) for cfg in configs]
+        configs = [c.model_copy(update={"name": k.name})
+                   for c, k in zip(configs, claims, strict=True)]  # fmt: skip
+        with runs.run_status([c.run_id for c in claims]):
+            output = execute_locally(
+                build_sweep(name, configs, parallelism), {"experiment": experiment}, name,
+                runs_dir, caching, terminal, f"sweep '{name}' ({len(configs)} experiments)",
+            )  # fmt: skip
     report = json.loads(output)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     return report

@@ -289,3 +289,16 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp.parent, ignore_errors=True)
+
+
+def ensure_writable(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and check a file can be created in it; StorageError naming
+    the folder otherwise (read-only mount, missing permission, a file in the way)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".alseg-write-check."):
+            pass
+    except OSError as err:
+        raise StorageError(f"{folder}: not writable ({err.strerror or err})") from None
+    return folder

@@ -29,8 +29,21 @@ def _experiment_id(client: Any, experiment: str) -> str:
     found = client.get_experiment_by_name(experiment)
     if found is not None:
         return found.experiment_id
+    from mlflow.exceptions import MlflowException
+
     artifacts = os.environ.get("ALSEG_MLFLOW_ARTIFACT_ROOT")
-    return client.create_experiment(experiment, artifact_location=artifacts)
+    try:
+        return client.create_experiment(experiment, artifact_location=artifacts)
+    except MlflowException:  # created meanwhile by a concurrent run
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def experiment_id(experiment: str) -> str:
+    """Id of the MLflow experiment ``experiment``, created if missing."""
+    return _experiment_id(_client(), experiment)
 
 
 def _find(client: Any, experiment_id: str, filters: list[str]) -> Any | None:
