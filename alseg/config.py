@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alseg.cluster import ClusterProfile
+from alseg.data.classes import RAW_IDS, ClassName, Color, check_class_spec
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -34,22 +35,44 @@ class SyntheticSpec(Strict):
 
 
 class DataConfig(Strict):
-    """Which dataset, where it lives, and the resolution every stage works at."""
+    """Which dataset, where it lives, and the resolution every stage works at. ``dataset`` names
+    a layout registered in ``alseg.data.readers``; the class fields override the layout's own
+    class list (``classes.json``, ``labelmap.txt`` or its built-in one)."""
 
-    dataset: Literal["synthetic", "camvid", "folder"] = "synthetic"
+    dataset: str = Field("synthetic", description="layout: synthetic, camvid, folder, voc, ...")
     root: str | None = Field(None, description="local path or s3:// URI; unused for synthetic")
     image_size: tuple[PositiveInt, PositiveInt] = Field((128, 160), description="(height, width)")
-    classes: list[str] | None = Field(None, description="class names (folder layout)")
-    ignore_index: int | None = Field(None, description="void id in label files (folder layout)")
+    splits: dict[Literal["train", "val", "test"], str] | None = Field(
+        None, description="alseg split -> the dataset's split name (VOC list, folder name)"
+    )
+    classes: list[ClassName] | None = Field(None, description="class names, in raw-id order")
+    ignore_index: Annotated[int, Field(ge=0, lt=RAW_IDS)] | None = Field(
+        None, description="void id in label files (inside the class range only if void)"
+    )
+    void_classes: list[str] = Field([], description="names in classes whose pixels are void")
+    colors: list[Color] | None = Field(None, description="RGB per class, for colour labels")
+    train_ids: bool = Field(False, description="cityscapes: read *_gtFine_labelTrainIds.png")
     max_train_images: PositiveInt | None = None
     max_val_images: PositiveInt | None = None
     synthetic: SyntheticSpec = SyntheticSpec()
     workers: PositiveInt | None = Field(None, description="decode/superpixel workers; None = all")
 
     @model_validator(mode="after")
-    def _root_needed(self) -> DataConfig:
-        if self.dataset != "synthetic" and not self.root:
+    def _layout_options(self) -> DataConfig:
+        from alseg.data.readers import READERS, layout_names
+
+        if self.dataset not in layout_names():
+            raise ValueError(f"unknown dataset '{self.dataset}' (expected one of {layout_names()})")
+        reader = READERS[self.dataset]
+        if reader.needs_root and not self.root:
             raise ValueError(f"data.root is required for dataset '{self.dataset}'")
+        if self.splits is not None and "train" not in self.splits:
+            raise ValueError("splits must name the train split")
+        if self.classes is not None:
+            check_class_spec(self.classes, self.ignore_index, self.void_classes, self.colors)
+        elif self.ignore_index is not None or self.void_classes or self.colors is not None:
+            raise ValueError("ignore_index, void_classes and colors go with classes")
+        reader.validate(self)
         return self
 
 

@@ -1,33 +1,35 @@
-"""Dataset layouts -> lists of (image, label) URIs, and validated decoding of one pair.
+"""Dataset layouts: one registered ``Reader`` per layout (``data.dataset``).
 
-Layouts:
-- ``camvid``: ``ROOT/{train,val,test}/NAME.png`` with labels ``ROOT/{split}annot/NAME.png``;
-  11 classes, void id 11 (a ``classes.json`` in ROOT overrides classes and void id).
-- ``folder``: ``ROOT/images/{split}/NAME.(png|jpg)`` with labels ``ROOT/labels/{split}/NAME.png``;
-  classes from the config or ``ROOT/classes.json`` = ``{"classes": [...], "ignore_index": K}``.
+A reader lists the (image, label) files of a split and says how label values map to classes;
+``load`` decodes one pair (alseg.data.images). The layouts themselves live in
+``alseg.data.layouts`` (synthetic, camvid, folder), ``alseg.data.voc`` and
+``alseg.data.cityscapes``; config validation, ``prepare`` and ``alseg data check`` find them
+here. A new layout = a ``Reader`` subclass decorated with ``@register`` in a module listed in
+``LAYOUT_MODULES``.
 """
 
 from __future__ import annotations
 
-import json
+import importlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, ClassVar
 
-import cv2
 import numpy as np
 
-from alseg import IGNORE, storage
+from alseg import storage
+from alseg.data.classes import ClassInfo, ClassSpec, parse_classes_json
+from alseg.data.errors import DataError
+from alseg.data.images import IMAGE_SUFFIXES, LABEL_SUFFIXES, decode_image, decode_label
 
-CAMVID_CLASSES = [
-    "Sky", "Building", "Pole", "Road", "Pavement", "Tree",
-    "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
-]  # fmt: skip
-CAMVID_VOID = 11
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+if TYPE_CHECKING:
+    from alseg.config import DataConfig
 
+__all__ = ["DataError", "Reader", "Sample", "get_reader", "layout_names", "list_splits"]
 
-class DataError(ValueError):
-    """Bad dataset input; the message names the file."""
+SPLITS = ("train", "val", "test")  # alseg's split roles; data.splits maps them to dataset names
+LAYOUT_MODULES = ("alseg.data.layouts", "alseg.data.voc", "alseg.data.cityscapes")
+READERS: dict[str, Reader] = {}
 
 
 @dataclass(frozen=True)
@@ -38,111 +40,119 @@ class Sample:
     label_uri: str
 
 
-@dataclass(frozen=True)
-class ClassInfo:
-    classes: list[str]
-    ignore_index: int
+class Reader:
+    """One dataset layout. Subclasses set ``name`` and implement ``class_info``, ``has_split``
+    and ``samples``; ``load`` decodes a sample's files."""
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
+    name: ClassVar[str]
+    default_splits: ClassVar[dict[str, str]] = {"train": "train", "val": "val", "test": "test"}
+    needs_root: ClassVar[bool] = True  # data.root required
+
+    def validate(self, data: DataConfig) -> None:
+        """ValueError when ``data`` sets options this layout does not take."""
+        if data.train_ids:
+            raise ValueError(f"train_ids is a cityscapes option, not one of '{self.name}'")
+
+    def class_info(self, data: DataConfig) -> ClassInfo:
+        raise NotImplementedError
+
+    def has_split(self, data: DataConfig, name: str) -> bool:
+        raise NotImplementedError
+
+    def samples(self, data: DataConfig, split: str, name: str) -> list[Sample]:
+        """The pairs of the dataset's split ``name`` (playing alseg's ``split``), in a fixed
+        order; DataError naming the file for a missing or ambiguous one."""
+        raise NotImplementedError
+
+    def load(
+        self, sample: Sample, info: ClassInfo, size: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 RGB (H, W, 3) and uint8 class ids (H, W) with void 255, at the file's size."""
+        image = decode_image(storage.read_bytes(sample.image_uri), sample.image_uri)
+        label = decode_label(storage.read_bytes(sample.label_uri), sample.label_uri, info)
+        return image, label
 
 
-def read_class_info(root: str, classes: list[str] | None, ignore: int | None) -> ClassInfo | None:
-    """Classes from the config, else from ``ROOT/classes.json``, else None."""
-    if classes is not None:
-        return ClassInfo(list(classes), len(classes) if ignore is None else ignore)
-    uri = storage.join(root, "classes.json")
-    if not storage.exists(uri):
+def register(cls: type[Reader]) -> type[Reader]:
+    READERS[cls.name] = cls()
+    return cls
+
+
+def _load_layouts() -> None:
+    for module in LAYOUT_MODULES:
+        importlib.import_module(module)
+
+
+def layout_names() -> list[str]:
+    _load_layouts()
+    return sorted(READERS)
+
+
+def get_reader(name: str) -> Reader:
+    _load_layouts()
+    if name not in READERS:
+        raise DataError(f"unknown dataset layout '{name}' (expected one of {layout_names()})")
+    return READERS[name]
+
+
+def list_splits(reader: Reader, data: DataConfig) -> dict[str, list[Sample]]:
+    """alseg split -> samples (cut to ``max_*_images``). Splits named in ``data.splits`` must
+    exist; with the layout's defaults only ``train`` must, and one of val/test."""
+    names = data.splits or reader.default_splits
+    limits = {"train": data.max_train_images, "val": data.max_val_images,
+              "test": data.max_val_images}  # fmt: skip
+    by_split = {}
+    for split in SPLITS:
+        name = names.get(split)
+        if name is None:
+            continue
+        if split == "train" or data.splits or reader.has_split(data, name):
+            by_split[split] = reader.samples(data, split, name)[: limits[split]]
+    if "val" not in by_split and "test" not in by_split:
+        raise DataError(f"{data.root}: no val or test split to evaluate on")
+    return by_split
+
+
+def config_spec(data: DataConfig) -> ClassSpec | None:
+    """The class list given in the config (already validated), or None."""
+    if data.classes is None:
         return None
-    try:
-        spec = json.loads(storage.read_bytes(uri))
-        return ClassInfo(list(spec["classes"]), int(spec.get("ignore_index", len(spec["classes"]))))
-    except (ValueError, KeyError, TypeError) as err:
-        raise DataError(f"{uri}: expected {{'classes': [...], 'ignore_index': K}}: {err}") from None
+    return ClassSpec(classes=data.classes, ignore_index=data.ignore_index,
+                     void_classes=data.void_classes, colors=data.colors)  # fmt: skip
 
 
-def _stem(uri: str) -> str:
-    return PurePosixPath(uri).stem
+def root_spec(root: str, default: ClassSpec | None) -> ClassSpec:
+    """``ROOT/classes.json`` when present, else ``default`` (DataError when there is neither)."""
+    uri = storage.join(root, "classes.json")
+    if storage.exists(uri):
+        return parse_classes_json(storage.read_bytes(uri), uri)
+    if default is None:
+        raise DataError(f"{root}: no classes.json and no data.classes given")
+    return default
 
 
-def _pair(images_dir: str, labels_dir: str, split: str) -> list[Sample]:
-    images = storage.list_files(images_dir, IMAGE_SUFFIXES)
+def stem_index(folder: str, suffixes: tuple[str, ...]) -> dict[str, str]:
+    """File stem -> URI of the files directly in ``folder``; DataError naming both files when
+    two share a stem (img000.png and img000.jpg)."""
+    index: dict[str, str] = {}
+    for uri in storage.list_files(folder, suffixes):
+        stem = PurePosixPath(uri).stem
+        if stem in index:
+            raise DataError(f"{uri}: ambiguous name, {index[stem]} has the same stem "
+                            "(keep one file per name)")  # fmt: skip
+        index[stem] = uri
+    return index
+
+
+def pair_by_stem(images_dir: str, labels_dir: str, split: str) -> list[Sample]:
+    """Images of any extension in ``images_dir`` paired with same-stem labels in ``labels_dir``."""
+    images = stem_index(images_dir, IMAGE_SUFFIXES)
     if not images:
         raise DataError(f"{images_dir}: no images found")
-    labels = {_stem(u): u for u in storage.list_files(labels_dir, (".png",))}
+    labels = stem_index(labels_dir, LABEL_SUFFIXES)
     samples = []
-    for uri in images:
-        label = labels.get(_stem(uri))
-        if label is None:
-            raise DataError(f"{uri}: missing label file {storage.join(labels_dir, _stem(uri))}.png")
-        samples.append(Sample(_stem(uri), split, uri, label))
+    for stem, uri in images.items():
+        if stem not in labels:
+            raise DataError(f"{uri}: missing label file {storage.join(labels_dir, stem)}.png")
+        samples.append(Sample(stem, split, uri, labels[stem]))
     return samples
-
-
-def list_samples(layout: str, root: str, split: str) -> list[Sample]:
-    """The (image, label) pairs of one split, sorted by image name."""
-    if layout == "camvid":
-        return _pair(storage.join(root, split), storage.join(root, f"{split}annot"), split)
-    if layout == "folder":
-        return _pair(
-            storage.join(root, "images", split), storage.join(root, "labels", split), split
-        )
-    raise DataError(f"unknown dataset layout '{layout}' (expected camvid or folder)")
-
-
-def has_split(layout: str, root: str, split: str) -> bool:
-    folder = (
-        storage.join(root, split) if layout == "camvid" else storage.join(root, "images", split)
-    )
-    return storage.exists(folder)
-
-
-def decode_image(uri: str) -> np.ndarray:
-    """Decode an image file to RGB uint8 (H, W, 3); DataError naming the file if corrupt."""
-    buffer = np.frombuffer(storage.read_bytes(uri), np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"{uri}: corrupt or unreadable image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def decode_label(uri: str, info: ClassInfo) -> np.ndarray:
-    """Decode a label PNG to uint8 (H, W) with void mapped to alseg.IGNORE (255).
-
-    Raises DataError naming the file if it is unreadable, not single-channel, or holds an id
-    outside ``[0, num_classes)`` that is not the void id.
-    """
-    buffer = np.frombuffer(storage.read_bytes(uri), np.uint8)
-    label = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
-    if label is None:
-        raise DataError(f"{uri}: corrupt or unreadable label image")
-    if label.ndim != 2:
-        raise DataError(f"{uri}: label must be single-channel, got shape {label.shape}")
-    ids = np.unique(label)
-    bad = ids[(ids >= info.num_classes) & (ids != info.ignore_index)]
-    if bad.size:
-        raise DataError(
-            f"{uri}: label ids {bad.tolist()} outside 0..{info.num_classes - 1} "
-            f"(void id {info.ignore_index})"
-        )
-    out = label.astype(np.uint8)
-    out[label == info.ignore_index] = IGNORE
-    return out
-
-
-def resize_pair(
-    image: np.ndarray, label: np.ndarray, size: tuple[int, int], uri: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Resize image (area/linear) and label (nearest) to ``size = (H, W)``."""
-    if image.shape[:2] != label.shape:
-        raise DataError(f"{uri}: image {image.shape[:2]} and label {label.shape} sizes differ")
-    height, width = size
-    if image.shape[:2] == (height, width):
-        return image, label
-    shrink = height < image.shape[0]
-    image = cv2.resize(
-        image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    )
-    label = cv2.resize(label, (width, height), interpolation=cv2.INTER_NEAREST)
-    return image, label
