@@ -177,7 +177,8 @@ def execute_locally(
             with contextlib.redirect_stdout(tee), root_log_handler(tee):
                 return pipeline_func(**arguments).output
         except RuntimeError as err:
-            reason = tee.last_failure or str(err)
+            # a task killed without a message (SIGKILL, OOM) leaves only kfp's own line
+            reason = tee.last_failure or re.sub(r"\x1b\[[0-9;]*m", "", str(err))
             raise PipelineFailed(f"{reason} (log: {log_path})") from None
 
 

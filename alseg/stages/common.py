@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from alseg import faults
+
 
 class InjectedFault(RuntimeError):
     """Raised by ``maybe_fail`` to exercise retries and reruns."""
@@ -19,6 +21,7 @@ def maybe_fail(stage: str) -> None:
     With ``ALSEG_FAIL_ONCE_FILE`` also set, fail only while that file does not exist yet, and
     create it, so the first attempt fails and the retry succeeds.
     """
+    faults.arm(stage)  # ALSEG_KILL_AT: SIGKILL at a point of this stage (resume tests)
     if os.environ.get("ALSEG_FAIL_STAGE") != stage:
         return
     marker = os.environ.get("ALSEG_FAIL_ONCE_FILE")
