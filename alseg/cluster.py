@@ -1,40 +1,36 @@
-"""Running the AL pipeline on a Kubeflow Pipelines cluster: platform profile and a thin client.
+"""Running the AL pipeline on a Kubeflow Pipelines cluster: the platform profile.
 
-Two parts, both outside the domain core:
-
-- ``ClusterProfile`` (pydantic, unknown keys rejected) describes the Kubernetes side: resources per
-  stage, GPU type and count on the GPU stages, node selector, tolerations, a memory-backed
-  ``/dev/shm``, retries, the S3 credentials Secret, the settings ConfigMap and the pipeline root.
-  ``configure_task(profile)`` turns it into the ``configure_task(task, stage)`` hook that
-  ``pipelines.al_experiment.build_pipeline`` calls for every task; the settings compile into the
-  IR's container resources, retry policies and the second YAML document (platform spec).
-- ``submit`` / ``retry`` / ``status`` / ``schedule`` wrap ``kfp.Client`` (KFP v2beta1 REST API).
-  Every server or connection failure becomes a ``ClusterError`` naming the host and HTTP status.
+``ClusterProfile`` (pydantic, unknown keys rejected) describes the Kubernetes side: resources per
+stage, GPU type and count on the GPU stages, node selector, tolerations, a memory-backed
+``/dev/shm``, retries, the S3 credentials Secret, the settings ConfigMap, the pipeline root, the
+run's namespace and ServiceAccount, and the caching policy. ``configure_task(profile)`` turns it
+into the ``configure_task(task, stage)`` hook that ``pipelines.al_experiment.build_pipeline`` calls
+for every task; the settings compile into the IR's container resources, retry policies, caching
+options and the second YAML document (platform spec). The KFP client is ``alseg.kfp_client``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import re
-import warnings
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 if TYPE_CHECKING:
-    import kfp
     from kfp.dsl import PipelineTask
 
 STAGES = (
     "configure", "prepare", "regions", "init", "train", "evaluate", "score", "select", "oracle",
     "pseudo", "report",
 )  # fmt: skip
-TOKEN_ENV = "KFP_TOKEN"
-REQUEST_TIMEOUT_S = 30
+# Caching policies: which stages may take a cached result. "data" keeps the dataset preparation
+# and superpixels (and the config split) and re-runs training, scoring, selection and reports.
+CACHING = {
+    "all": STAGES,
+    "data": ("configure", "prepare", "regions"),
+    "none": (),
+}
 
 # The same patterns kfp 2.17 checks in PipelineTask.set_cpu_*/set_memory_* (checked here, at
 # profile load, so a bad value names its field instead of failing at compile time).
@@ -123,6 +119,11 @@ class ClusterProfile(_Strict):
     )
     pipeline_root: str = "s3://alseg-pipelines/runs"
     image_pull_secrets: list[str] = Field(default_factory=list)
+    caching: Literal["all", "data", "none"] = Field(
+        "all", description="stages that may hit the cache: all, data (prepare, regions), none"
+    )
+    namespace: str | None = Field(None, description="KFP namespace (multi-user: the Profile's)")
+    service_account: str | None = Field(None, description="ServiceAccount the run's pods use")
 
     _shm_quantity = field_validator("shm_size")(_check_memory)
 
@@ -226,237 +227,18 @@ def configure_task(profile: ClusterProfile) -> Callable[[PipelineTask, str], Non
             )
         if profile.image_pull_secrets:
             kubernetes.set_image_pull_secrets(task, list(profile.image_pull_secrets))
+        task.set_caching_options(stage in CACHING[profile.caching])
 
     return apply
 
 
-# --------------------------------------------------------------------------- KFP client layer
-
-
-class ClusterError(RuntimeError):
-    """The KFP API server failed or could not be reached; the message names host and status."""
-
-
-def _check_host(host: str) -> str:
-    if not re.match(r"https?://[^/\s]+", host or ""):
-        raise ValueError(
-            f"expected the KFP API URL with its scheme, e.g. http://localhost:8888, got {host!r}"
-        )
-    return host.rstrip("/")
-
-
-@contextlib.contextmanager
-def _server_errors(host: str, action: str) -> Iterator[None]:
-    """Turn kfp_server_api / urllib3 failures into ``ClusterError`` (host, status, message)."""
-    import urllib3
-    from kfp_server_api.exceptions import ApiException
-
-    try:
-        yield
-    except ApiException as err:
-        body = err.body.decode(errors="replace") if isinstance(err.body, bytes) else err.body
-        detail = f": {body.strip()[:300]}" if body else ""
-        raise ClusterError(
-            f"{action} failed: KFP server {host} answered HTTP {err.status} {err.reason}{detail}"
-        ) from None
-    except TimeoutError as err:  # kfp.Client's own healthz loop gave up (an OSError subclass)
-        raise ClusterError(f"{action} failed: KFP server {host}: {err}") from None
-    except (urllib3.exceptions.HTTPError, OSError) as err:
-        raise ClusterError(
-            f"{action} failed: cannot reach KFP server {host} ({type(err).__name__}); "
-            "check the URL and the port-forward"
-        ) from None
-
-
-def _client(host: str, token: str | None = None, namespace: str | None = None) -> kfp.Client:
-    """A ``kfp.Client`` for ``host``; bearer token from ``token`` or env ``KFP_TOKEN``.
-
-    A single healthz request runs first so that a bad host or token fails at once (the kfp
-    client itself retries healthz 5 times, 5 s apart).
-    """
-    import kfp
-    import kfp_server_api
-
-    host = _check_host(host)
-    token = token or os.environ.get(TOKEN_ENV) or None
-    config = kfp_server_api.Configuration(host=host)
-    if token:
-        config.api_key["authorization"] = token
-        config.api_key_prefix["authorization"] = "Bearer"
-    with _server_errors(host, "health check"):
-        kfp_server_api.HealthzServiceApi(
-            kfp_server_api.ApiClient(config)
-        ).healthz_service_get_healthz(_request_timeout=REQUEST_TIMEOUT_S)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            kwargs: dict[str, Any] = {"host": host, "existing_token": token}
-            if namespace:
-                kwargs["namespace"] = namespace
-            return kfp.Client(**kwargs)
-
-
-def _quiet() -> contextlib.AbstractContextManager:
-    """kfp.Client prints 'Experiment details: <link>' lines; keep library calls silent."""
-    return contextlib.redirect_stdout(io.StringIO())
-
-
-def run_url(host: str, run_id: str) -> str:
-    """The KFP UI page of a run (same host as the API when reached through the UI's proxy)."""
-    return f"{_check_host(host)}/#/runs/details/{run_id}"
-
-
-def _check_package(package_path: str | Path) -> str:
-    path = Path(package_path)
-    if not path.is_file():
-        raise ValueError(
-            f"pipeline package {path} not found; create it with `alseg compile` (or "
-            "alseg.runner.compile_pipeline with a cluster profile) first"
-        )
-    return str(path)
-
-
-def submit(
-    package_path: str | Path,
-    host: str,
-    run_name: str,
-    experiment: str = "alseg",
-    pipeline_root: str | None = None,
-    arguments: dict[str, Any] | None = None,
-    enable_caching: bool = True,
-    token: str | None = None,
-    namespace: str | None = None,
-) -> str:
-    """Start a run of a compiled package (spec posted inline, no upload); return the run id.
-
-    The experiment is created if missing. ``enable_caching`` overrides the compiled setting on
-    every task; ``pipeline_root`` (e.g. ``profile.pipeline_root``) goes into the runtime config.
-    """
-    package = _check_package(package_path)
-    host = _check_host(host)
-    client = _client(host, token, namespace)
-    with _server_errors(host, f"submitting run '{run_name}'"), _quiet():
-        result = client.create_run_from_pipeline_package(
-            package,
-            arguments=arguments or {},
-            run_name=run_name,
-            experiment_name=experiment,
-            namespace=namespace,
-            pipeline_root=pipeline_root,
-            enable_caching=enable_caching,
-        )
-    return result.run_id
-
-
-def retry(run_id: str, host: str, token: str | None = None, namespace: str | None = None) -> None:
-    """Re-run the failed/terminated tasks of a run (``POST /apis/v2beta1/runs/{id}:retry``).
-
-    The public ``kfp.Client`` has no retry method; this calls the generated
-    ``RunServiceApi.run_service_retry_run`` it holds as ``client._run_api``.
-    """
-    host = _check_host(host)
-    client = _client(host, token, namespace)
-    with _server_errors(host, f"retrying run {run_id}"):
-        client._run_api.run_service_retry_run(run_id, _request_timeout=REQUEST_TIMEOUT_S)
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
-def _error_message(error: Any) -> str | None:
-    """The message of a ``GoogleRpcStatus`` (None when there is no error)."""
-    return (getattr(error, "message", None) or None) if error is not None else None
-
-
-def status(
-    run_id: str, host: str, token: str | None = None, namespace: str | None = None
-) -> dict[str, Any]:
-    """State of a run: ``{run_id, name, state, created_at, finished_at, error, tasks}``.
-
-    ``state`` is a KFP runtime state (PENDING, RUNNING, SUCCEEDED, FAILED, ...); ``tasks`` lists
-    ``{name, state, started_at, finished_at, error}`` per task when the server reports them.
-    """
-    host = _check_host(host)
-    client = _client(host, token, namespace)
-    with _server_errors(host, f"reading run {run_id}"):
-        run = client._run_api.run_service_get_run(run_id, _request_timeout=REQUEST_TIMEOUT_S)
-    details = getattr(run, "run_details", None)
-    tasks = [
-        {
-            "name": task.display_name,
-            "state": task.state,
-            "started_at": _iso(task.start_time),
-            "finished_at": _iso(task.end_time),
-            "error": _error_message(task.error),
-        }
-        for task in (getattr(details, "task_details", None) or [])
-    ]
-    return {
-        "run_id": run.run_id,
-        "name": run.display_name,
-        "state": run.state,
-        "created_at": _iso(run.created_at),
-        "finished_at": _iso(run.finished_at),
-        "error": _error_message(run.error),
-        "tasks": tasks,
-    }
-
-
-def six_field_cron(expression: str) -> str:
-    """KFP's cron (robfig/cron, seconds first): a 5-field expression gets ``"0 "`` prepended.
-
-    ``"0 3 * * 1"`` -> ``"0 0 3 * * 1"`` (03:00:00 every Monday); 6 fields pass unchanged, as do
-    descriptors such as ``@daily`` or ``@every 6h``.
-    """
-    text = " ".join((expression or "").split())
-    if text.startswith("@"):
-        return text
-    fields = text.split(" ") if text else []
-    if len(fields) == 5:
-        return "0 " + text
-    if len(fields) == 6:
-        return text
-    raise ValueError(
-        f"expected a cron expression of 5 fields (min hour day month weekday) or 6 (seconds "
-        f"first), got {len(fields)} in {expression!r}; e.g. '0 3 * * *' for 03:00 daily"
-    )
-
-
-def schedule(
-    package_path: str | Path,
-    host: str,
-    job_name: str,
-    cron: str,
-    experiment: str = "alseg",
-    pipeline_root: str | None = None,
-    arguments: dict[str, Any] | None = None,
-    max_concurrency: int = 1,
-    enable_caching: bool = True,
-    token: str | None = None,
-    namespace: str | None = None,
-) -> str:
-    """Create an enabled recurring run on a cron schedule; return the recurring run id.
-
-    ``cron`` may have 5 or 6 fields (see ``six_field_cron``); missed intervals are not backfilled
-    (``no_catchup``).
-    """
-    package = _check_package(package_path)
-    cron6 = six_field_cron(cron)
-    if max_concurrency < 1:
-        raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
-    host = _check_host(host)
-    client = _client(host, token, namespace)
-    with _server_errors(host, f"scheduling '{job_name}'"), _quiet():
-        experiment_id = client.create_experiment(name=experiment, namespace=namespace).experiment_id
-        recurring = client.create_recurring_run(
-            experiment_id=experiment_id,
-            job_name=job_name,
-            cron_expression=cron6,
-            max_concurrency=max_concurrency,
-            no_catchup=True,
-            params=arguments or {},
-            pipeline_package_path=package,
-            pipeline_root=pipeline_root,
-            enable_caching=enable_caching,
-        )
-    return recurring.recurring_run_id
+# The KFP client moved to alseg.kfp_client (torch-free); these names stay importable from here.
+from alseg.kfp_client import (  # noqa: E402, F401
+    ClusterError,
+    retry,
+    run_url,
+    schedule,
+    six_field_cron,
+    status,
+    submit,
+)

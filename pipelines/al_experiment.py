@@ -13,6 +13,7 @@ from collections.abc import Callable
 from kfp import dsl
 
 from alseg.config import ExperimentConfig, pipeline_config_json, structure
+from components import images_description
 from components.configure import configure
 from components.evaluate import evaluate
 from components.init_labels import init_labels
@@ -44,7 +45,9 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
             configure_task(task, stage)
         return task
 
-    @dsl.pipeline(name=PIPELINE_NAME, description="alseg active-learning experiment")
+    @dsl.pipeline(
+        name=PIPELINE_NAME, description=f"alseg active-learning experiment; {images_description()}"
+    )
     def al_experiment(
         config: str = pipeline_config_json(cfg), run_name: str = "", experiment: str = "alseg"
     ) -> str:
@@ -109,7 +112,7 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
             ).outputs["labels"]  # fmt: skip
         final = step(
             report(params=params["report"], run_name=name, experiment=experiment,
-                   evaluation=history, labels=labels),
+                   evaluation=history, labels=labels, prepared=prepared, regions=pool),
             "report",
         )  # fmt: skip
         return final.outputs["Output"]

@@ -5,7 +5,8 @@ Every config of a sweep must share the pipeline's structure (``alseg.config.stru
 ``parallelism=1`` the experiments run one after another, so those that share a seed (and data,
 regions, label type, initial budget, model and training settings) reuse the round-0 labels and
 the round-0 model from the cache instead of retraining them: their differences come from
-acquisition alone.
+acquisition alone. ``run_name`` names every experiment's MLflow run: "" = each config's name,
+``{name}`` stands for it (``{name}-[[ScheduledTime]]``: new MLflow runs every scheduled night).
 """
 
 import json
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from kfp import dsl
 
 from alseg.config import ConfigError, ExperimentConfig, pipeline_config_json, structure
+from components import images_description
 from components.sweep_report import sweep_report
 from pipelines.al_experiment import build_pipeline
 
@@ -29,11 +31,11 @@ def build_sweep(name: str, configs: list[ExperimentConfig], parallelism: int = 1
     experiment_pipeline = build_pipeline(configs[0], configure_task)
     items = [pipeline_config_json(c) for c in configs]
 
-    @dsl.pipeline(name=SWEEP_NAME, description=f"alseg sweep '{name}'")
-    def al_sweep(configs: list = items, experiment: str = "alseg") -> str:
+    @dsl.pipeline(name=SWEEP_NAME, description=f"alseg sweep '{name}'; {images_description()}")
+    def al_sweep(configs: list = items, experiment: str = "alseg", run_name: str = "") -> str:
         with dsl.ParallelFor(configs, parallelism=parallelism) as config:
-            run = experiment_pipeline(config=config, run_name="", experiment=experiment)
-        combined = sweep_report(name=name, reports=dsl.Collected(run.output))
+            run = experiment_pipeline(config=config, run_name=run_name, experiment=experiment)
+        combined = sweep_report(name=name, reports=dsl.Collected(run.output), experiment=experiment)
         combined.set_display_name("sweep report")
         if configure_task is not None:
             configure_task(combined, "report")

@@ -1,6 +1,6 @@
 """A local stand-in for the KFP v2beta1 REST API server that records every request.
 
-Only the endpoints ``alseg.cluster`` reaches through ``kfp.Client`` 2.17 are answered, with the
+Only the endpoints ``alseg.kfp_client`` reaches through ``kfp.Client`` 2.17 are answered, with the
 shapes of the generated ``kfp_server_api`` models (snake_case JSON keys):
 
 - ``GET  /apis/v2beta1/healthz``                -> V2beta1GetHealthzResponse
@@ -12,7 +12,11 @@ shapes of the generated ``kfp_server_api`` models (snake_case JSON keys):
 - ``POST /apis/v2beta1/recurringruns``          -> V2beta1RecurringRun
 
 Unknown paths get 404 with a ``GoogleRpcStatus`` body. ``fail_on`` makes a path answer an error
-status. Bounded: at most ``max_requests`` requests are served (later ones get 429), request bodies
+status. Healthz answers the raw JSON of the API server's HTTP handler (``tag_name`` = backend
+version, ``multi_user``). With ``multi_user=True`` the stub behaves as KFP's multi-user mode does
+for these calls: every call but healthz without an ``Authorization`` header gets 401, listing or
+creating an experiment without a namespace gets 400.
+Bounded: at most ``max_requests`` requests are served (later ones get 429), request bodies
 over ``MAX_BODY`` bytes are refused (413), and sockets time out after 10 s.
 """
 
@@ -45,8 +49,12 @@ class Recorded:
 class KfpStub:
     """``with KfpStub() as stub: ... stub.url ... stub.requests``; stops on exit."""
 
-    def __init__(self, max_requests: int = 200) -> None:
+    def __init__(
+        self, max_requests: int = 200, multi_user: bool = False, tag_name: str = "2.17.0"
+    ) -> None:
         self.max_requests = max_requests
+        self.multi_user = multi_user
+        self.tag_name = tag_name
         self.requests: list[Recorded] = []
         self.experiments: dict[str, dict] = {}
         self.runs: dict[str, dict] = {}
@@ -83,12 +91,37 @@ class KfpStub:
         return [r for r in self.requests if r.method == method and r.path == path]
 
     # ----------------------------------------------------------------- routing
-    def _route(self, method: str, path: str, query: dict, body: Any) -> tuple[int, Any]:
+    def _multi_user_rejection(
+        self, method: str, path: str, query: dict, body: Any, headers: dict[str, str]
+    ) -> tuple[int, Any] | None:
+        """What the multi-user API server refuses (auth first, then a missing namespace)."""
+        if path == f"{API}/healthz":
+            return None
+        if not headers.get("authorization", "").startswith("Bearer "):
+            return 401, {"code": 16, "message": "Unauthenticated: no bearer token"}
+        if (method, path) == ("GET", f"{API}/experiments") and not query.get("namespace"):
+            return 400, {"code": 3, "message": "Invalid input error: namespace is empty"}
+        if (method, path) == ("POST", f"{API}/experiments") and not (body or {}).get("namespace"):
+            return 400, {"code": 3, "message": "Invalid input error: namespace is empty"}
+        return None
+
+    def _route(
+        self, method: str, path: str, query: dict, body: Any, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         for fail_method, prefix, status in self.failures:
             if method == fail_method and path.startswith(prefix):
                 return status, {"code": 13, "message": f"stub failure on {path}"}
+        if self.multi_user:
+            rejected = self._multi_user_rejection(method, path, query, body, headers or {})
+            if rejected:
+                return rejected
         if (method, path) == ("GET", f"{API}/healthz"):
-            return 200, {"multi_user": False, "pipeline_store": "stub"}
+            return 200, {
+                "commit_sha": "stub",
+                "tag_name": self.tag_name,
+                "multi_user": self.multi_user,
+                "pipeline_store": "stub",
+            }
         if (method, path) == ("GET", f"{API}/experiments"):
             return 200, self._list_experiments(query)
         if (method, path) == ("POST", f"{API}/experiments"):
@@ -135,8 +168,12 @@ class KfpStub:
             predicates = json.loads(query["filter"][0]).get("predicates", [])
             names = [p.get("stringValue") for p in predicates if p.get("key") == "display_name"]
             wanted = names[0] if names else None
+        namespace = (query.get("namespace") or [None])[0]
         found = [
-            e for e in self.experiments.values() if wanted is None or e["display_name"] == wanted
+            e
+            for e in self.experiments.values()
+            if (wanted is None or e["display_name"] == wanted)
+            and (namespace is None or e.get("namespace") == namespace)
         ]
         return {"experiments": found, "total_size": len(found)} if found else {}
 
@@ -170,16 +207,10 @@ class KfpStub:
                     if len(stub.requests) >= stub.max_requests:
                         self._answer(429, {"code": 8, "message": "stub: request limit"})
                         return
-                    stub.requests.append(
-                        Recorded(
-                            method=self.command,
-                            path=url.path,
-                            query=parse_qs(url.query),
-                            body=body,
-                            headers={k.lower(): v for k, v in self.headers.items()},
-                        )
-                    )
-                    status, payload = stub._route(self.command, url.path, parse_qs(url.query), body)
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    query = parse_qs(url.query)
+                    stub.requests.append(Recorded(self.command, url.path, query, body, headers))
+                    status, payload = stub._route(self.command, url.path, query, body, headers)
                 self._answer(status, payload)
 
             do_GET = do_POST = do_DELETE = _handle

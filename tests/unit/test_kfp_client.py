@@ -1,14 +1,15 @@
 """alseg.cluster's KFP client layer against the recording KFP REST stub (tests/kfp_stub.py)."""
 
+import json
 import socket
 from pathlib import Path
 
 import pytest
 
-from alseg import cluster
+from alseg import cluster, kfp_client
 from alseg.cluster import ClusterError, ClusterProfile, configure_task, six_field_cron
 from alseg.config import load_config
-from alseg.runner import compile_pipeline
+from alseg.runner import compile_pipeline, write_spec
 from tests.kfp_stub import API, KfpStub
 
 REPO = Path(__file__).parents[2]
@@ -28,7 +29,12 @@ def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import kfp
 
     monkeypatch.setattr(kfp.Client, "_LOCAL_KFP_CONTEXT", str(tmp_path / "no-context.json"))
-    for var in ("KFP_TOKEN", "KF_PIPELINES_ENDPOINT", "KF_PIPELINES_OVERRIDE_EXPERIMENT_NAME"):
+    for var in (
+        "KFP_TOKEN",
+        "KF_PIPELINES_ENDPOINT",
+        "KF_PIPELINES_OVERRIDE_EXPERIMENT_NAME",
+        "KF_PIPELINES_SA_TOKEN_PATH",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -219,3 +225,122 @@ def test_bad_inputs_rejected_before_any_request(stub: KfpStub, tmp_path: Path) -
     with pytest.raises(ValueError, match="alseg compile"):
         cluster.submit(tmp_path / "missing.yaml", stub.url, run_name="x")
     assert stub.requests == []
+
+
+# ------------------------------------------------- multi-user mode, auth, namespace, versions
+@pytest.fixture
+def multi_user():
+    with KfpStub(max_requests=50, multi_user=True) as server:
+        yield server
+
+
+def test_multi_user_without_namespace_or_auth_fails_before_any_call(
+    multi_user: KfpStub, package: Path
+) -> None:
+    with pytest.raises(ClusterError, match=r"multi-user: pass --namespace .* and auth") as err:
+        submit(multi_user, package)
+    assert "KF_PIPELINES_SA_TOKEN_PATH" in str(err.value)
+    with pytest.raises(ClusterError, match=r"pass auth: --token") as err:
+        submit(multi_user, package, namespace="team-a")
+    assert "--namespace" not in str(err.value)
+    with pytest.raises(ClusterError, match=r"pass --namespace"):
+        submit(multi_user, package, token="tok")
+    assert {r.path for r in multi_user.requests} == {f"{API}/healthz"}
+
+
+def test_multi_user_stub_rejects_what_the_server_rejects(multi_user: KfpStub) -> None:
+    """The stub itself: 401 without a bearer token, 400 for an experiment without namespace."""
+    import urllib3
+
+    def call(method: str, path: str, body: dict | None = None, token: bool = True) -> int:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = "Bearer t"
+        data = json.dumps(body).encode() if body is not None else None
+        return urllib3.request(method, multi_user.url + path, body=data, headers=headers).status
+
+    assert call("GET", f"{API}/healthz", token=False) == 200
+    assert call("GET", f"{API}/experiments", token=False) == 401
+    assert call("GET", f"{API}/experiments") == 400
+    assert call("GET", f"{API}/experiments?namespace=team-a") == 200
+    assert call("POST", f"{API}/experiments", {"display_name": "x"}) == 400
+    assert call("POST", f"{API}/experiments", {"display_name": "x", "namespace": "team-a"}) == 200
+
+
+def test_multi_user_submit_with_namespace_token_and_service_account(
+    multi_user: KfpStub, package: Path
+) -> None:
+    run_id = submit(
+        multi_user, package, namespace="team-a", token="tok", service_account="alseg-runner"
+    )
+    (experiment,) = multi_user.find("POST", f"{API}/experiments")
+    assert experiment.body["namespace"] == "team-a"
+    (listing,) = multi_user.find("GET", f"{API}/experiments")
+    assert listing.query["namespace"] == ["team-a"]
+    (create,) = multi_user.find("POST", f"{API}/runs")
+    assert create.body["service_account"] == "alseg-runner"
+    assert all(r.headers.get("authorization") == "Bearer tok" for r in multi_user.requests)
+    assert cluster.status(run_id, multi_user.url, token="tok")["state"] == "PENDING"
+    cluster.retry(run_id, multi_user.url, token="tok")
+
+
+def test_service_account_token_file_authenticates(
+    multi_user: KfpStub, package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("projected-1\n")
+    monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(token_file))
+    run_id = submit(multi_user, package, namespace="team-a")
+    token_file.write_text("projected-2\n")  # the kubelet rotates it; read per request
+    cluster.status(run_id, multi_user.url)
+    tokens = [r.headers.get("authorization") for r in multi_user.requests]
+    assert tokens[0] == "Bearer projected-1" and tokens[-1] == "Bearer projected-2"
+    assert None not in tokens
+    monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(tmp_path / "missing"))
+    with pytest.raises(ClusterError, match=r"KF_PIPELINES_SA_TOKEN_PATH=.*missing names no file"):
+        cluster.status(run_id, multi_user.url)
+
+
+@pytest.mark.parametrize(
+    "tag, expected",
+    [("2.14.0", (2, 14, 0)), ("v2.16.1-rc.0", (2, 16, 1)), ("2.5", (2, 5)), ("unknown", None)],
+)
+def test_parse_version(tag: str, expected: tuple | None) -> None:
+    assert kfp_client.parse_version(tag) == expected
+
+
+@pytest.fixture(scope="module")
+def sweep_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from alseg.sweeps import load_sweep
+    from pipelines.sweep import build_sweep
+
+    sweep = load_sweep(REPO / "configs" / "sweeps" / "tiny.yaml")
+    out = tmp_path_factory.mktemp("sweep") / "sweep.yaml"
+    pipeline = build_sweep(sweep.name, sweep.configs, 1, configure_task(ClusterProfile()))
+    return write_spec(pipeline, out)
+
+
+def test_sweep_to_an_old_backend_is_a_clear_error(sweep_package: Path, package: Path) -> None:
+    assert kfp_client.is_sweep_package(sweep_package) and not kfp_client.is_sweep_package(package)
+    with KfpStub(tag_name="2.13.1") as old:
+        with pytest.raises(ClusterError, match=r"backend 2\.13\.1 .* cannot run a sweep.*>= 2\.14"):
+            submit(old, sweep_package)
+        assert not old.find("POST", f"{API}/runs")
+    with KfpStub(tag_name="2.14.0") as new:
+        assert submit(new, sweep_package) == "run-1"
+
+
+def test_scheduled_run_names_need_backend_2_16(package: Path) -> None:
+    kwargs = {"job_name": "nightly", "cron": "0 2 * * *", "arguments": {"run_name": "x-[[Index]]"}}
+    with KfpStub(tag_name="2.15.0") as old:
+        with pytest.raises(ClusterError, match=r"run-name macros.*>= 2\.16"):
+            cluster.schedule(package, old.url, **kwargs)
+        assert not old.find("POST", f"{API}/recurringruns")
+    with KfpStub(tag_name="2.16.0") as new:
+        assert cluster.schedule(package, new.url, **kwargs) == "rr-1"
+
+
+def test_backend_without_version_passes_with_a_warning(package: Path) -> None:
+    with KfpStub(tag_name="unknown") as dev:
+        with pytest.warns(UserWarning, match="reports no version"):
+            submit(dev, package)
