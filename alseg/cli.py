@@ -19,7 +19,6 @@ from alseg.config import (
     ConfigError,
     ExperimentConfig,
     load_config,
-    pipeline_config_json,
     stage_params,
 )
 
@@ -76,98 +75,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compile_for_cluster(cfg: ExperimentConfig, output: str) -> Path:
-    from alseg.cluster import configure_task
-    from alseg.runner import compile_pipeline
+def _cluster_command(fn):
+    """Adapt an ``alseg.cluster_cli`` command: overrides and a config loader; bad input -> 2."""
 
-    return compile_pipeline(cfg, output, configure_task(cfg.cluster))
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args, _overrides(args.set or []), lambda: _config(args))
+        except ConfigError:
+            raise
+        except ValueError as err:  # bad host URL, cron, image reference
+            raise ConfigError(str(err)) from None
 
-
-def _is_sweep(path: str) -> bool:
-    data = yaml.safe_load(Path(path).read_text()) if Path(path).is_file() else None
-    return isinstance(data, dict) and "grid" in data
-
-
-def _cluster_package(args: argparse.Namespace, name: str | None, experiment: str) -> tuple:
-    """Compile CONFIG or GRID for the cluster -> (package path, name, pipeline root, arguments)."""
-    from alseg.cluster import configure_task
-    from alseg.runner import write_spec
-
-    if _is_sweep(args.config):
-        from alseg.sweeps import load_sweep
-        from pipelines.sweep import build_sweep
-
-        sweep = load_sweep(args.config, _overrides(args.set or []))
-        cfg, name = sweep.configs[0], name or sweep.name
-        pipeline = build_sweep(sweep.name, sweep.configs, sweep.parallelism,
-                               configure_task(cfg.cluster))  # fmt: skip
-        package = write_spec(pipeline, f"build/{name}.yaml")
-        arguments = {"experiment": experiment}
-    else:
-        cfg = _config(args)
-        name = name or cfg.name
-        package = _compile_for_cluster(cfg, f"build/{name}.yaml")
-        arguments = {
-            "config": pipeline_config_json(cfg),
-            "run_name": name,
-            "experiment": experiment,
-        }
-    return package, name, args.pipeline_root or cfg.cluster.pipeline_root, arguments
-
-
-def cmd_compile(args: argparse.Namespace) -> int:
-    cfg = _config(args)
-    print(_compile_for_cluster(cfg, args.output or f"build/{cfg.name}.yaml"))
-    return 0
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    from alseg import cluster
-
-    package, name, root, arguments = _cluster_package(args, args.run_name, args.experiment)
-    run_id = cluster.submit(
-        str(package), args.host, name, args.experiment, pipeline_root=root, arguments=arguments,
-        enable_caching=not args.no_cache, token=args.token,
-    )  # fmt: skip
-    print(f"{run_id}\n{cluster.run_url(args.host, run_id)}")
-    return 0
-
-
-def cmd_retry(args: argparse.Namespace) -> int:
-    from alseg import cluster
-
-    cluster.retry(args.run_id, args.host, token=args.token)
-    print(f"retrying the failed tasks of {args.run_id}")
-    return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from alseg import cluster
-
-    state = cluster.status(args.run_id, args.host, token=args.token)
-    if args.json:
-        print(json.dumps(state, indent=1, default=str))
-        return 0
-    print(f"{state['name']} ({state['run_id']}): {state['state']}")
-    for task in state.get("tasks", []):
-        error = f" - {task['error']}" if task.get("error") else ""
-        print(f"  {task['name']}: {task['state']}{error}")
-    return 0
-
-
-def cmd_schedule(args: argparse.Namespace) -> int:
-    from alseg import cluster
-
-    package, name, root, arguments = _cluster_package(args, args.name, args.experiment)
-    if "run_name" in arguments:
-        arguments["run_name"] = ""  # each scheduled run is named after the config
-    job_id = cluster.schedule(
-        str(package), args.host, f"{name}-scheduled" if not args.name else name, args.cron,
-        args.experiment, pipeline_root=root, arguments=arguments,
-        max_concurrency=args.max_concurrency, enable_caching=not args.no_cache, token=args.token,
-    )  # fmt: skip
-    print(job_id)
-    return 0
+    return run
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -360,57 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-cache", action="store_true")
     sweep.set_defaults(func=cmd_sweep)
 
-    comp = with_config(sub.add_parser("compile", help="write the pipeline IR YAML"))
-    comp.add_argument("-o", "--output", help="output YAML (default build/NAME.yaml)")
-    comp.set_defaults(func=cmd_compile)
+    from alseg import cluster_cli
 
-    def with_host(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        endpoint = os.environ.get("KF_PIPELINES_ENDPOINT")
-        p.add_argument(
-            "--host",
-            default=endpoint,
-            required=endpoint is None,
-            help="KFP API endpoint (default: $KF_PIPELINES_ENDPOINT)",
-        )
-        p.add_argument("--token", help="bearer token (default: $KFP_TOKEN)")
-        return p
-
-    submit = with_host(
-        with_config(
-            sub.add_parser(
-                "submit", help="submit an experiment (CONFIG) or a sweep (GRID) to a KFP cluster"
-            )
-        )
-    )
-    submit.add_argument("--run-name")
-    submit.add_argument("--experiment", default="alseg", help="KFP and MLflow experiment")
-    submit.add_argument("--pipeline-root", help="default: the config's cluster.pipeline_root")
-    submit.add_argument("--no-cache", action="store_true")
-    submit.set_defaults(func=cmd_submit)
-
-    retry = with_host(sub.add_parser("retry", help="re-run only the failed tasks of a KFP run"))
-    retry.add_argument("run_id")
-    retry.set_defaults(func=cmd_retry)
-
-    status = with_host(sub.add_parser("status", help="state of a KFP run and its tasks"))
-    status.add_argument("run_id")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(func=cmd_status)
-
-    schedule = with_host(
-        with_config(
-            sub.add_parser(
-                "schedule", help="recurring run of an experiment (CONFIG) or a sweep (GRID) on KFP"
-            )
-        )
-    )
-    schedule.add_argument("--cron", required=True, help="5-field (or 6-field) cron expression")
-    schedule.add_argument("--name", help="recurring run name (default: NAME-scheduled)")
-    schedule.add_argument("--experiment", default="alseg")
-    schedule.add_argument("--pipeline-root")
-    schedule.add_argument("--max-concurrency", type=int, default=1)
-    schedule.add_argument("--no-cache", action="store_true")
-    schedule.set_defaults(func=cmd_schedule)
+    cluster_cli.add_commands(sub, with_config, _cluster_command)
 
     step = sub.add_parser("step", help="run one stage on local folders")
     step.add_argument("stage", choices=sorted(STAGE_INPUTS))
@@ -430,8 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from alseg.cluster import ClusterError
     from alseg.data.readers import DataError
+    from alseg.kfp_client import ClusterError
     from alseg.runner import PipelineFailed
     from alseg.runs import TrackingUnavailable, terminate_as_interrupt
     from alseg.secrets import redact

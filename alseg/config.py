@@ -354,10 +354,13 @@ def pipeline_config_json(cfg: ExperimentConfig) -> str:
 
 
 def split_config(config_json: str, run_name: str = "") -> dict[str, str]:
-    """Validate a config (JSON) -> {"run_name": ..., then each stage's parameters in order}."""
+    """Validate a config (JSON) -> {"run_name": ..., then each stage's parameters in order}.
+
+    ``run_name`` "" = the config's name; ``{name}`` in it stands for the config's name (a sweep
+    scheduled as ``{name}-[[ScheduledTime]]`` names each experiment per night)."""
     cfg = parse_config(json.loads(config_json), source="config")
     params = {stage: stage_params(cfg, stage) for stage in STAGE_SECTIONS}
-    return {"run_name": run_name or cfg.name, **params}
+    return {"run_name": (run_name or "{name}").replace("{name}", cfg.name), **params}
 
 
 def structure(cfg: ExperimentConfig) -> dict[str, Any]:
