@@ -243,6 +243,15 @@ def step_inputs(stage: str, pairs: list[str]) -> dict[str, str]:
     return inputs
 
 
+def cmd_data_check(args: argparse.Namespace) -> int:
+    """Read every file of the config's dataset once; exit 2 when a problem was found."""
+    from alseg.data.check import check_dataset
+
+    lines, problems = check_dataset(_config(args).data)
+    print("\n".join(lines))
+    return 2 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alseg", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -297,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--input", action="append", metavar="NAME=FOLDER")
     step.add_argument("--out", required=True, help="output folder (written atomically)")
     step.set_defaults(func=cmd_step)
+
+    data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data", required=True)
+    check = data.add_parser("check", help="read every file once: counts, sizes, class pixels")
+    with_config(check).set_defaults(func=cmd_data_check)
     return parser
 
 

@@ -85,8 +85,8 @@ class CityscapesReader(Reader):
             city = PurePosixPath(city_dir).name
             labels_dir = storage.join(data.root, "gtFine", name, city)
             has_labels = storage.exists(labels_dir)
-            labels = set(storage.list_files(labels_dir, (suffix,))) if has_labels else set()
-            for uri in storage.list_files(city_dir, (IMAGE_SUFFIX,)):
+            labels = set(storage.list_files(labels_dir, (suffix.lower(),))) if has_labels else set()
+            for uri in storage.list_files(city_dir, (IMAGE_SUFFIX.lower(),)):  # lower-cased match
                 stem = PurePosixPath(uri).name[: -len(IMAGE_SUFFIX)]
                 label = storage.join(labels_dir, stem + suffix)
                 if label not in labels:

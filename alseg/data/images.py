@@ -56,7 +56,7 @@ def colors_to_ids(rgb: np.ndarray, colors: np.ndarray, uri: str) -> np.ndarray:
     pos = np.clip(np.searchsorted(palette[order], codes), 0, len(palette) - 1)
     known = palette[order][pos] == codes
     if not known.all():
-        unknown = np.unique(codes[~known])[:5]
+        unknown = np.unique(codes[~known])[:5].tolist()
         text = ", ".join(str(((c >> 16) & 255, (c >> 8) & 255, c & 255)) for c in unknown)
         raise DataError(f"{uri}: label colours {text} are not in the class colours")
     return order[pos]
