@@ -72,6 +72,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     db = f"sqlite:///{Path(args.runs_dir).resolve()}/mlflow.db"
     print(f"MLflow: {uri}" if uri else f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {db}")
+    print(f"Report: {report['html']}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Table, CSVs and AL-curve PNG of experiment runs read back from MLflow."""
+    from mlflow.tracking import MlflowClient
+
+    from alseg.compare import CompareError, compare, load, table_text, tracking_uri
+
+    try:
+        client = MlflowClient(tracking_uri(args.runs_dir))
+        summaries = load(client, args.experiment, args.runs, args.filter)
+    except CompareError as err:
+        print(f"alseg: error: {err}", file=sys.stderr)
+        return 2
+    paths = compare(summaries, args.out or Path(args.runs_dir) / "compare", args.x)
+    print(table_text(summaries))
+    print("\n".join(f"{name}: {path}" for name, path in paths.items()))
     return 0
 
 
@@ -98,6 +117,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     report = run_sweep(sweep.name, sweep.configs, sweep.parallelism, runs_dir=args.runs_dir,
                        experiment=args.experiment, caching=not args.no_cache)  # fmt: skip
     print(f"\n{sweep_table(report['experiments'])}\n\nwall {report['wall_seconds']} s")
+    print(f"Report: {report['html']}")
     return 0
 
 
@@ -111,7 +131,7 @@ STAGE_INPUTS = {
     "evaluate": ["prepared", "model", "labels", "history?"],
     "score": ["prepared", "regions", "model", "labels?"],
     "select": ["scores", "init", "labels", "regions"],
-    "report": ["evaluation", "labels"],
+    "report": ["evaluation", "labels", "prepared?", "regions?"],
 }
 
 
@@ -209,7 +229,15 @@ def cmd_step(args: argparse.Namespace) -> int:
             get("regions"),
             args.out,
         ),
-        "report": lambda: (report.run, params, get("evaluation"), get("labels"), args.out),
+        "report": lambda: (
+            report.run,
+            params,
+            get("evaluation"),
+            get("labels"),
+            args.out,
+            get("prepared"),
+            get("regions"),
+        ),
     }
     fn, *call_args = calls[args.stage]()
     try:
@@ -287,6 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--experiment", default="alseg", help="MLflow experiment name")
     sweep.add_argument("--no-cache", action="store_true")
     sweep.set_defaults(func=cmd_sweep)
+
+    compare = sub.add_parser(
+        "compare", help="table, CSVs and AL-curve PNG of experiment runs read from MLflow"
+    )
+    compare.add_argument("runs", nargs="*", metavar="RUN", help="run names or ids (default: all)")
+    compare.add_argument("--experiment", help="MLflow experiment (default: every experiment)")
+    compare.add_argument(
+        "--filter", metavar="EXPR", help="MLflow filter, e.g. \"tags.`alseg.seed` = '0'\""
+    )
+    compare.add_argument("--x", choices=("clicks", "pool"), default="clicks",
+                         help="x axis of the PNG: clicks or %% of pool cost")  # fmt: skip
+    compare.add_argument("--runs-dir", default="runs", help="holds mlflow.db (default store)")
+    compare.add_argument("--out", help="output folder (default RUNS_DIR/compare)")
+    compare.set_defaults(func=cmd_compare)
 
     from alseg import cluster_cli
 

@@ -335,7 +335,19 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "select": ("seed", "label", "budget", "acquisition"),
     "oracle": ("label",),
     "pseudo": ("device", "train", "label"),
-    "report": ("name", "budget"),
+    # the report shows the resolved config (all but device and the cluster profile)
+    "report": (
+        "name",
+        "seed",
+        "data",
+        "region",
+        "label",
+        "acquisition",
+        "model",
+        "train",
+        "budget",
+        "reference_miou",
+    ),
 }
 # the fields that change the pipeline's DAG (configs sharing them share one compiled pipeline)
 STRUCTURE_FIELDS = ("budget.rounds", "train.warm_start", "train.stage2")

@@ -22,6 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from alseg.progress import track_batches
+
 __all__ = [
     "REGION_METHODS",
     "seeds_superpixels",
@@ -302,9 +304,10 @@ def compute_region_maps(
     cv2.setNumThreads(1)
     try:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            parts = list(pool.map(
+            chunks = pool.map(
                 lambda start: _region_maps_chunk(images[start : start + chunk], method, params,
-                                                 out_hw), starts))  # fmt: skip
+                                                 out_hw), starts)  # fmt: skip
+            parts = list(track_batches(chunks, n_images, chunk, "img"))
     finally:
         cv2.setNumThreads(threads)
     return np.concatenate(parts, axis=0)

@@ -24,6 +24,8 @@ import yaml
 
 from alseg import runs, storage, tracking
 from alseg.config import ExperimentConfig, pipeline_config_json
+from alseg.console import StepBoard
+from alseg.reporting.publish import EXPERIMENT_FILES, SWEEP_FILES, publish
 from alseg.secrets import redact
 
 
@@ -57,7 +59,8 @@ def display_names(spec_path: Path) -> dict[str, str]:
 
 
 class ProgressTee(io.TextIOBase):
-    """Everything to the log file; one condensed line per step event to the terminal."""
+    """Everything to the log file; one condensed line per step event to the terminal, and the
+    running steps with their time and progress (alseg.console.StepBoard)."""
 
     EVENTS = (
         (re.compile(r"\[alseg\] (.*)"), "{0}"),
@@ -69,6 +72,7 @@ class ProgressTee(io.TextIOBase):
     def __init__(self, log: TextIO, terminal: TextIO, names: dict[str, str]) -> None:
         self.log, self.terminal, self.names, self.pending = log, terminal, names, ""
         self.last_failure = ""
+        self.board = StepBoard(terminal)  # running steps, their time and progress
 
     def write(self, text: str) -> int:
         text = redact(text)  # no credential reaches the log or the terminal
@@ -86,11 +90,7 @@ class ProgressTee(io.TextIOBase):
                 if "FAILED:" in line:
                     self.last_failure = line.split("[alseg] ", 1)[-1].strip()
                 name = self.names.get(match.group(1), match.group(1))
-                print(
-                    f"  {template.format(match.group(1), name=name)}",
-                    file=self.terminal,
-                    flush=True,
-                )
+                self.board.event(template.format(match.group(1), name=name))
                 return
 
     def flush(self) -> None:
@@ -174,7 +174,7 @@ def execute_locally(
     with open(log_path, "a") as log:
         tee = ProgressTee(log, terminal, display_names(spec))
         try:
-            with contextlib.redirect_stdout(tee), root_log_handler(tee):
+            with contextlib.redirect_stdout(tee), root_log_handler(tee), tee.board:
                 return pipeline_func(**arguments).output
         except RuntimeError as err:
             # a task killed without a message (SIGKILL, OOM) leaves only kfp's own line
@@ -187,8 +187,7 @@ def _open_parent_run(cfg: ExperimentConfig, run_name: str, experiment: str,
     """Claim the run (resume, or a new parent run under the first free name; alseg.runs)."""
     claim = runs.claim_run(
         run_name, experiment, config=json.loads(pipeline_config_json(cfg)),
-        tags={"alseg.dataset": cfg.data.dataset, "alseg.label": cfg.label.type,
-              "alseg.acquisition": cfg.acquisition.policy},
+        tags=tracking.config_tags(cfg.model_dump(mode="json")),
     )  # fmt: skip
     if claim.name != run_name:
         print(f"alseg: run '{run_name}' exists with another config; this run is "
@@ -232,7 +231,9 @@ def run_local(
                 build_pipeline(cfg), arguments, run_name, runs_dir, caching, terminal,
                 f"running '{run_name}' ({cfg.budget.rounds} rounds)",
             )  # fmt: skip
+        tracking.log_pipeline_spec(run_name, experiment, runs_dir / "specs" / f"{run_name}.yaml")
     report = json.loads(output)
+    report["html"] = publish(report, runs_dir / "reports" / run_name, EXPERIMENT_FILES)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     return report
 
@@ -262,6 +263,9 @@ def run_sweep(
                 build_sweep(name, configs, parallelism), {"experiment": experiment}, name,
                 runs_dir, caching, terminal, f"sweep '{name}' ({len(configs)} experiments)",
             )  # fmt: skip
+        for claim in claims:
+            tracking.log_pipeline_spec(claim.name, experiment, runs_dir / "specs" / f"{name}.yaml")
     report = json.loads(output)
+    report["html"] = publish(report, runs_dir / "reports" / name, SWEEP_FILES)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     return report

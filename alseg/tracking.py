@@ -8,6 +8,8 @@ or re-executed step updates its run instead of adding a duplicate. Tracking is o
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 RUN_TAG = "alseg.run_name"
@@ -125,44 +127,86 @@ def _child_run(client: Any, run_name: str, experiment: str, round_index: int) ->
     return child.info.run_id, parent
 
 
-def log_child_metrics(
-    run_name: str, experiment: str, round_index: int, scalars: dict[str, float]
-) -> str:
-    """Log extra scalars (e.g. pseudo-label accuracy) into a round's child run."""
+def _metrics(scalars: dict[str, float], step: int) -> list:
+    """MLflow metrics at ``step`` (cumulative clicks: MLflow's charts plot mIoU against clicks)
+    stamped with the current time."""
     from mlflow.entities import Metric
 
+    now = int(time.time() * 1000)
+    return [Metric(k, float(v), now, int(step)) for k, v in scalars.items()]
+
+
+def log_child_metrics(
+    run_name: str, experiment: str, round_index: int, scalars: dict[str, float], step: int
+) -> str:
+    """Log extra scalars (e.g. pseudo-label accuracy) into a round's child run at ``step``
+    (the round's cumulative clicks)."""
     client = _client()
     run_id, _ = _child_run(client, run_name, experiment, round_index)
-    client.log_batch(run_id, metrics=[Metric(k, float(v), 0, round_index)
-                                      for k, v in scalars.items()])  # fmt: skip
+    client.log_batch(run_id, metrics=_metrics(scalars, step))
     return run_id
 
 
 def log_round(run_name: str, experiment: str, metrics: dict) -> str:
     """Log one round into its child run (found by tags or created); returns the child run id.
 
-    The parent run also gets the round's mIoU, clicks, labelled pixels, Gini and % of full
-    supervision as a step series (its AL curve).
+    Every metric's step is the round's cumulative clicks. The parent run also gets the round's
+    mIoU, clicks, labelled pixels, Gini and % of full supervision as a series over clicks (its
+    AL curve, drawn by MLflow's own metric chart).
     """
-    from mlflow.entities import Metric
-
     client = _client()
-    step = int(metrics["round"])
-    run_id, parent = _child_run(client, run_name, experiment, step)
+    run_id, parent = _child_run(client, run_name, experiment, int(metrics["round"]))
     scalars = round_metrics(metrics)
-    client.log_batch(run_id, metrics=[Metric(k, v, 0, step) for k, v in scalars.items()])
+    step = int(metrics["clicks"])
+    client.log_batch(run_id, metrics=_metrics(scalars, step))
     curve = ("miou", "clicks", "labeled_pixels_pct", "gini", "pct_of_full")
-    client.log_batch(parent, metrics=[Metric(k, scalars[k], 0, step) for k in curve
-                                      if k in scalars])  # fmt: skip
+    series = {"round": metrics["round"], **{k: scalars[k] for k in curve if k in scalars}}
+    client.log_batch(parent, metrics=_metrics(series, step))
     client.set_terminated(run_id)
     return run_id
 
 
-def log_report(run_name: str, experiment: str, report: dict, report_markdown: str) -> None:
-    """Final AuALC / Gini / mIoU and the curve table on the parent run."""
+def config_tags(config: dict) -> dict[str, str]:
+    """Tags of a parent run from its resolved config: dataset, label type, acquisition,
+    trainer, backbone, seed, region type and the method (alseg.reporting.curves.method_name)."""
+    from alseg.reporting.curves import method_name
+
+    return {
+        "alseg.dataset": config["data"]["dataset"], "alseg.label": config["label"]["type"],
+        "alseg.acquisition": config["acquisition"]["policy"],
+        "alseg.trainer": config["train"]["trainer"], "alseg.backbone": config["model"]["backbone"],
+        "alseg.seed": str(config["seed"]), "alseg.region": config["region"]["type"],
+        "alseg.method": method_name(config),
+    }  # fmt: skip
+
+
+REPORT_ARTIFACTS = ("report.md", "report.html", "curve.png", "config.yaml")
+
+
+def log_report(run_name: str, experiment: str, report: dict, report_dir: str | Path) -> None:
+    """Final AuALC / Gini / mIoU (at the final clicks), the config tags and the report files
+    (curve table, HTML report, curve PNG, resolved config) on the parent run."""
     client = _client()
     parent = parent_run(run_name, experiment)
-    for key in ("auALC", "gini", "final_miou"):
-        client.log_metric(parent, key, float(report[key]))
-    client.log_text(parent, report_markdown, "report.md")
+    step = report["rounds"][-1]["clicks"]
+    final = {k: report[k] for k in ("auALC", "gini", "final_miou")}
+    client.log_batch(parent, metrics=_metrics(final, step))
+    for key, value in config_tags(report["config"]).items():
+        client.set_tag(parent, key, value)
+    for name in REPORT_ARTIFACTS:
+        client.log_artifact(parent, str(Path(report_dir) / name))
     client.set_terminated(parent)
+
+
+def log_sweep_page(run_name: str, experiment: str, sweep: str, sweep_dir: str | Path) -> None:
+    """The sweep's HTML report and curve on one experiment's parent run (``sweep-<name>/``)."""
+    client = _client()
+    parent = parent_run(run_name, experiment)
+    for name in ("sweep.html", "curve.png"):
+        client.log_artifact(parent, str(Path(sweep_dir) / name), f"sweep-{sweep}")
+
+
+def log_pipeline_spec(run_name: str, experiment: str, spec: str | Path) -> None:
+    """The compiled pipeline YAML the run executed, as the parent run's ``pipeline/`` artifact."""
+    client = _client()
+    client.log_artifact(parent_run(run_name, experiment), str(spec), "pipeline")

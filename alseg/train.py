@@ -20,6 +20,7 @@ from alseg import IGNORE
 from alseg.config import ModelConfig, TrainConfig
 from alseg.losses import mulactseg_loss
 from alseg.models import build_model
+from alseg.progress import progress
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -135,6 +136,7 @@ def train_model(
     )
     batches = _batches(len(target_images), cfg.batch_size, generator)
     losses: list[float] = []
+    counter = progress(total=cfg.iterations, unit="iter", disable=not log_every)
     start = time.perf_counter()
     for step in range(cfg.iterations):
         rows = next(batches)
@@ -155,11 +157,10 @@ def train_model(
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-        if log_every and (step + 1) % log_every == 0:
-            print(
-                f"  iter {step + 1}/{cfg.iterations} loss {np.mean(losses[-log_every:]):.4f}",
-                flush=True,
-            )
+        if log_every:  # progress lines show the mean loss of the last log_every steps
+            counter.set_postfix_str(f"loss {np.mean(losses[-log_every:]):.4f}", refresh=False)
+        counter.update()
+    counter.close()
     seconds = time.perf_counter() - start
     if not math.isfinite(losses[-1]):
         raise FloatingPointError(f"training diverged: loss {losses[-1]} (lower train.lr)")

@@ -32,5 +32,7 @@ def pseudo(params: str, round_index: int, run_name: str, experiment: str,
     if tracking.enabled():
         result = json.loads(summary)
         keys = ("pseudo_pixel_accuracy", "pseudo_coverage_pct")
-        tracking.log_child_metrics(run_name, experiment, round_index, {k: result[k] for k in keys})
+        tracking.log_child_metrics(
+            run_name, experiment, round_index, {k: result[k] for k in keys}, step=result["clicks"]
+        )
     return summary

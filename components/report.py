@@ -1,5 +1,5 @@
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Markdown, Output
+from kfp.dsl import HTML, Dataset, Input, Markdown, Output
 
 from components import CPU_IMAGE
 
@@ -11,19 +11,25 @@ def report(
     experiment: str,
     evaluation: Input[Dataset],
     labels: Input[Dataset],
+    prepared: Input[Dataset],
+    regions: Input[Dataset],
     summary: Output[Dataset],
     table: Output[Markdown],
+    page: Output[HTML],
 ) -> str:
-    """AL curve table, AuALC and Gini over all rounds; logged on the MLflow parent run.
+    """AL curve table, AuALC, Gini and the HTML report; logged on the MLflow parent run.
 
     Args:
-        params: JSON of ``name`` and ``budget``.
+        params: JSON of the resolved config (all but ``device`` and ``cluster``).
         run_name: the experiment run's name.
         experiment: MLflow experiment name.
         evaluation: the last round's evaluation folder (holds every round).
         labels: the final labels folder.
-        summary: ``report.json`` + ``report.md``.
+        prepared: the prepared dataset folder (images of the overlays).
+        regions: region maps (the queried regions of the overlays).
+        summary: ``report.json``, ``report.md``, ``report.html``, ``curve.png``, ``config.yaml``.
         table: the Markdown table for the KFP UI.
+        page: the self-contained HTML report for the KFP UI.
     """
     import json
     import shutil
@@ -33,11 +39,12 @@ def report(
     from alseg.stages import report as stage
     from alseg.stages import run_stage
 
-    result = run_stage(
-        "report", stage.run, json.loads(params), evaluation.path, labels.path, summary.path
-    )
-    markdown = (Path(summary.path) / "report.md").read_text()
+    result = json.loads(run_stage(
+        "report", stage.run, json.loads(params), evaluation.path, labels.path, summary.path,
+        prepared.path, regions.path,
+    ))  # fmt: skip
     shutil.copy(Path(summary.path) / "report.md", table.path)
+    shutil.copy(Path(summary.path) / "report.html", page.path)
     if tracking.enabled():
-        tracking.log_report(run_name, experiment, json.loads(result), markdown)
-    return result
+        tracking.log_report(run_name, experiment, result, summary.path)
+    return json.dumps({**result, "run_name": run_name, "report_dir": summary.path})

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from alseg.progress import stage_label
 from alseg.stages.common import maybe_fail
 
 
@@ -21,7 +22,8 @@ def run_stage(
     start = time.perf_counter()
     try:
         maybe_fail(stage)
-        summary = fn(*args, **kwargs)
+        with stage_label(label):
+            summary = fn(*args, **kwargs)
     except Exception as err:
         print(f"[alseg] {label} · FAILED: {type(err).__name__}: {err}", flush=True)
         raise

@@ -26,6 +26,7 @@ from alseg.acquisition.select import random_scores
 from alseg.config import AcquisitionConfig, LabelConfig, ModelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.metrics import ConfusionMatrix, al_curve_area, gini
+from alseg.progress import track_batches
 from alseg.stages import pixels
 from alseg.stages.common import read_json, resolve_device, round_seed, write_json
 from alseg.stages.labeling import labelled_class_counts_of, multihot_labels
@@ -133,7 +134,8 @@ def evaluate_model(
 ) -> dict:
     """mIoU / per-class IoU / pixel accuracy of ``model`` on (images, labels with void = 255)."""
     matrix = ConfusionMatrix(num_classes, IGNORE)
-    for rows, probs in predict_batches(model, images, batch_size, device):
+    batches = predict_batches(model, images, batch_size, device)
+    for rows, probs in track_batches(batches, len(images), batch_size, "img"):
         # argmax over the dataset's classes only (an 'undefined' output is never predicted)
         matrix.update(probs[:, :num_classes].argmax(1).cpu().numpy(), np.asarray(labels[rows]))
     return matrix.compute()
@@ -280,6 +282,7 @@ def run_score(
             tables = region_score_batches(
                 model, data.images("train"), region_maps, acquisition, seed, device, prior
             )
+        tables = track_batches(tables, len(region_maps), acquisition.batch_size, "img")
         with pq.ParquetWriter(tmp / "scores.parquet", schema) as writer:
             rows = write_row_groups(writer, tables)
         read_table(tmp / "scores.parquet", "scores")  # validates what was written

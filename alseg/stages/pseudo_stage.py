@@ -22,8 +22,9 @@ import torch
 from alseg import IGNORE
 from alseg.config import LabelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
+from alseg.progress import track_batches
 from alseg.pseudo import prepare_features, pseudo_label_image
-from alseg.stages.common import resolve_device, write_json
+from alseg.stages.common import read_json, resolve_device, write_json
 from alseg.stages.model_stages import num_outputs, region_labels_of
 from alseg.storage import atomic_path
 from alseg.train import load_checkpoint, to_input
@@ -43,7 +44,7 @@ def pseudo_labels(
     """uint8 (K, H, W) pseudo-labels of K images with region maps (K, H, W) and region classes
     (K, R, C); ``temperature`` undoes a cosine head's scaling (probabilities without it)."""
     out = np.full(maps.shape, IGNORE, np.uint8)
-    for start in range(0, len(images), batch_size):
+    for start in track_batches(range(0, len(images), batch_size), len(images), batch_size, "img"):
         rows = slice(start, min(start + batch_size, len(images)))
         logits, features = model(to_input(images[rows], device), return_features=True)
         probs = torch.softmax(logits.float() * (temperature or 1.0), dim=1)
@@ -91,6 +92,7 @@ def run_pseudo(
     })  # fmt: skip
     summary = {
         "round": round_index,
+        "clicks": read_json(Path(labels_dir) / "summary.json")["clicks_total"],  # MLflow step
         "images": len(target_images),
         "pseudo_pixels": int(labelled.sum()),
         "pseudo_pixel_accuracy": float(correct.sum() / max(labelled.sum(), 1)),
