@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup run test test-fast bench bench-al lint format compile golden clean
+.PHONY: setup browser run test test-fast bench bench-al lint format compile golden clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,13 @@ $(STAMP): pyproject.toml
 run: setup  ## a real AL experiment on the embedded default (synthetic scenes, kfp.local, MLflow on SQLite)
 	$(VENV)/bin/alseg run $(CONFIG)
 
-test: setup  ## the whole suite (unit, stages, pipeline end to end, integration)
+# headless Chromium for the HTML report test (Debian package; skipped when not root or no apt)
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	  >/dev/null; } || echo "chromium not installed: the HTML report browser test will skip"
+
+test: setup browser  ## the whole suite (unit, stages, pipeline end to end, integration)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: setup  ## unit and stage tests only
