@@ -138,6 +138,7 @@ STAGE_INPUTS = {
 def cmd_step(args: argparse.Namespace) -> int:
     """Run one stage on folders, exactly as its KFP component does."""
     from alseg import storage
+    from alseg.checkpoints import CheckpointError
     from alseg.config import DataConfig, RegionConfig
     from alseg.data.readers import DataError
     from alseg.stages import (
@@ -242,7 +243,7 @@ def cmd_step(args: argparse.Namespace) -> int:
     fn, *call_args = calls[args.stage]()
     try:
         print(run_stage(args.stage, fn, *call_args, round_index=r))
-    except (ConfigError, DataError, TableError):
+    except (ConfigError, DataError, TableError, CheckpointError):
         raise
     except (ValueError, KeyError, IndexError) as err:  # stage checks; other errors keep traces
         raise StepFailed(f"{args.stage}: {type(err).__name__}: {err}") from None
@@ -356,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from alseg.checkpoints import CheckpointError
     from alseg.data.readers import DataError
     from alseg.kfp_client import ClusterError
     from alseg.runner import PipelineFailed
@@ -364,11 +366,13 @@ def main(argv: list[str] | None = None) -> int:
     from alseg.storage import StorageError
     from alseg.tables import TableError
 
+    bad_input = (ConfigError, DataError, StorageError, TableError, CheckpointError,
+                 TrackingUnavailable)  # fmt: skip
     args = build_parser().parse_args(argv)
     try:
         with terminate_as_interrupt():
             return args.func(args)
-    except (ConfigError, DataError, StorageError, TableError, TrackingUnavailable) as err:
+    except bad_input as err:
         print(redact(f"alseg: error: {err}"), file=sys.stderr)
         return 2
     except OSError as err:  # e.g. a read-only output folder: name the file, no traceback

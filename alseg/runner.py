@@ -201,6 +201,7 @@ def _prepare_runs_dir(runs_dir: Path, experiment: str) -> None:
     """Fail early with one line when the runs folder is not writable or MLflow is unreachable;
     create the MLflow store and experiment once under a lock (runs may start concurrently)."""
     storage.ensure_writable(runs_dir)
+    storage.remove_stale_temps(runs_dir / "pipeline_root")
     runs.check_reachable()
     with runs.file_lock(runs_dir / ".mlflow.lock"):
         tracking.experiment_id(experiment)

@@ -35,6 +35,7 @@ _CLIENT_ENV = (
 )
 _clients: dict[tuple[str | None, ...], Any] = {}
 _clients_lock = threading.Lock()
+TEMP_MARK = "tmp-"  # atomic_path's temporary folders: .NAME.tmp-PID-XXXX next to the target
 _publish_depth = [0]  # nesting of atomic_path blocks (the outermost one publishes a stage output)
 
 
@@ -282,7 +283,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / target.name
+    prefix = f".{target.name}.{TEMP_MARK}{os.getpid()}-"
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent)) / target.name
     _publish_depth[0] += 1
     try:
         yield tmp
@@ -309,3 +311,36 @@ def ensure_writable(folder: str | Path) -> Path:
     except OSError as err:
         raise StorageError(f"{folder}: not writable ({err.strerror or err})") from None
     return folder
+
+
+def remove_stale_temps(root: str | Path) -> int:
+    """Delete ``atomic_path`` temporaries under ``root`` whose writing process is gone (killed
+    mid-stage); returns how many. Temporaries of live processes (concurrent runs) are kept."""
+    removed = 0
+    for folder in Path(root).rglob(f".*.{TEMP_MARK}*"):
+        pid = folder.name.rsplit(TEMP_MARK, 1)[-1].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_within(root: str, uri: str) -> None:
+    """StorageError naming ``uri`` when it lies outside ``root`` (a ``..`` part, or a symlink
+    or absolute path leading out of a local root), so a dataset cannot read other files."""
+    if is_s3(root) or is_s3(uri):
+        inside = uri.startswith(root.rstrip("/") + "/") and ".." not in uri.split("/")
+    else:
+        inside = Path(uri).resolve().is_relative_to(Path(root).resolve())
+    if not inside:
+        raise StorageError(f"{uri}: path escapes the dataset root {root}")

@@ -97,7 +97,10 @@ def read_table(path: str | Path, kind: str) -> pa.Table:
     path = Path(path)
     if not path.is_file():
         raise TableError(f"{path}: {kind} table not found")
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        raise TableError(f"{path}: not a readable Parquet table ({err})") from None
     meta = table.schema.metadata or {}
     found = meta.get(b"alseg.table", b"?").decode()
     version = meta.get(b"alseg.schema_version", b"?").decode()

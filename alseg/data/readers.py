@@ -108,6 +108,9 @@ def list_splits(reader: Reader, data: DataConfig) -> dict[str, list[Sample]]:
             continue
         if split == "train" or data.splits or reader.has_split(data, name):
             by_split[split] = reader.samples(data, split, name)[: limits[split]]
+            for sample in by_split[split] if data.root else []:  # no symlink or '..' out
+                storage.check_within(data.root, sample.image_uri)
+                storage.check_within(data.root, sample.label_uri)
     if "val" not in by_split and "test" not in by_split:
         raise DataError(f"{data.root}: no val or test split to evaluate on")
     return by_split

@@ -9,7 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from alseg import faults
 from alseg.progress import stage_label
+from alseg.secrets import redact
 from alseg.stages.common import maybe_fail
 
 
@@ -25,7 +27,7 @@ def run_stage(
         with stage_label(label):
             summary = fn(*args, **kwargs)
     except Exception as err:
-        print(f"[alseg] {label} · FAILED: {type(err).__name__}: {err}", flush=True)
+        print(redact(f"[alseg] {label} · FAILED: {type(err).__name__}: {err}"), flush=True)
         raise
     brief = {
         k: v for k, v in summary.items()
@@ -36,4 +38,5 @@ def run_stage(
         flush=True,
     )
     sys.stdout.flush()
+    faults.reached("end")
     return json.dumps(summary, default=str)
