@@ -90,17 +90,13 @@ def html_table(report: dict) -> dict:
     return {"head": head, "rows": rows}
 
 
-def experiment_figures(report: dict) -> dict[str, bytes]:
-    """PNG bytes of the figures drawn from a report's numbers alone: curve, heat map, class
-    distribution, click use."""
+def experiment_figures(report: dict, curve: bool = True) -> dict[str, bytes]:
+    """PNG bytes of the figures drawn from a report's numbers alone: heat map, class
+    distribution, click use and (``curve``) the AL curve."""
     rounds = report["rounds"]
     classes = rounds[0]["classes"]
-    clicks = np.array([m["clicks"] for m in rounds], float)
-    miou = np.array([100 * m["miou"] for m in rounds])
     iou = 100 * np.array([[np.nan if v is None else v for v in m["iou"]] for m in rounds], float)
-    curve = bands([Curve(report["method"], clicks, miou)])
-    return {
-        "curve": figures.png(figures.curve_figure(curve)),
+    pngs = {
         "heatmap": figures.png(figures.iou_heatmap(classes, iou)),
         "distribution": figures.png(figures.class_distribution_figure(
             classes, np.array(report["class_counts_per_round"]), palette(len(classes)),
@@ -109,6 +105,15 @@ def experiment_figures(report: dict) -> dict[str, bytes]:
             np.array(report["clicks_per_round"]), np.array([m["clicks_pct_of_pool"]
                                                             for m in rounds]))),
     }  # fmt: skip
+    if curve:
+        pngs["curve"] = figures.png(figures.curve_figure(bands([run_curve(report)])))
+    return pngs
+
+
+def run_curve(report: dict) -> Curve:
+    """A report's AL curve: clicks and mIoU (%) per round."""
+    return Curve(report["method"], np.array([m["clicks"] for m in report["rounds"]], float),
+                 np.array([100 * m["miou"] for m in report["rounds"]]))  # fmt: skip
 
 
 def overlay_panel(labels: pa.Table, image_index: int, data: PreparedDataset, maps: np.ndarray,
@@ -238,12 +243,10 @@ def run_sweep_report(name: str, reports: list[str], out_dir: str | Path) -> dict
     by side."""
     parsed = sorted((json.loads(r) for r in reports), key=lambda r: r["name"])
     summary = {"name": name, "experiments": parsed}
-    curves = [Curve(r["method"], np.array([m["clicks"] for m in r["rounds"]], float),
-                    np.array([100 * m["miou"] for m in r["rounds"]])) for r in parsed]  # fmt: skip
-    curve = figures.png(figures.curve_figure(bands(curves)))
+    curve = figures.png(figures.curve_figure(bands([run_curve(r) for r in parsed])))
     side = []
     for r in parsed:
-        pngs = experiment_figures(r)
+        pngs = experiment_figures(r, curve=False)
         side.append(
             {
                 "name": r["name"],
