@@ -27,10 +27,10 @@ browser:
 	  >/dev/null; } || echo "chromium not installed: the HTML report browser test will skip"
 
 test: setup browser  ## the whole suite (unit, stages, pipeline end to end, integration)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -rs -p no:cacheprovider
 
 test-fast: setup  ## unit and stage tests only
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -rs -m "not slow"
 
 bench: setup  ## performance ratios (synthetic, and CamVid when present)
 	$(PY) bench/perf.py
