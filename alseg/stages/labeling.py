@@ -130,8 +130,23 @@ def run_init(
         np.save(tmp / "costs.npy", costs)
         write_table(queries, tmp / "queries.parquet", "queries")
         write_json(tmp / "meta.json", {"pool_cost": pool_cost, "label_type": label_type})
+    warn_budget_over_pool(budget, pool_cost)
     clicks = int(np.sum(queries["cost"].to_numpy()))
     return {"round": 0, "selected": len(queries), "clicks": clicks}
+
+
+def warn_budget_over_pool(budget: dict, pool_cost: int) -> str | None:
+    """Print (and return) a warning line when the run's clicks exceed the pool's cost: the
+    last labelled round is budget.schedule[-1] or initial + (rounds - 1) x clicks_per_round."""
+    rounds, per_round = budget["rounds"], budget["clicks_per_round"]
+    schedule = budget.get("schedule")
+    total = schedule[-1] if schedule else budget["initial_clicks"] + (rounds - 1) * per_round
+    if total <= pool_cost:
+        return None
+    line = (f"[alseg] warning: budget of {total} clicks exceeds the pool's cost of {pool_cost} "
+            "clicks; rounds after the pool is exhausted label nothing")  # fmt: skip
+    print(line, flush=True)
+    return line
 
 
 def labeled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from alseg import IGNORE, storage
+from alseg import IGNORE, checkpoints, storage
 from alseg.acquisition.aggregate import aggregate_regions
 from alseg.acquisition.balanced import PriorAccumulator
 from alseg.acquisition.policies import RegionStatistics, region_statistics
@@ -34,7 +34,6 @@ from alseg.stages.regions import is_pixel_pool
 from alseg.storage import atomic_path
 from alseg.tables import SCHEMAS, empty_table, read_table, write_row_groups
 from alseg.train import (
-    load_checkpoint,
     predict_batches,
     save_checkpoint,
     to_input,
@@ -102,7 +101,7 @@ def run_train(
         region_labels = region_labels_of(labels_dir, Path(regions_dir), target_images, n_outputs)
     init_state = None
     if train_cfg.warm_start and previous_model_dir:
-        init_state = torch.load(Path(previous_model_dir) / "model.pt", weights_only=True)
+        init_state = checkpoints.load_state(previous_model_dir, n_outputs, model_cfg.backbone)
     model, stats = train_model(
         data.images("train"), targets, target_images, n_outputs, model_cfg, train_cfg,
         seed=round_seed(params["seed"], round_index, salt=1 if stage == 1 else 3), device=device,
@@ -158,7 +157,8 @@ def run_evaluate(
     start = time.perf_counter()
     device = resolve_device(params["device"])
     data = PreparedDataset.open(prepared_dir)
-    model, sidecar = load_checkpoint(model_dir, device)
+    outputs = checkpoints.outputs_for(data.num_classes)
+    model, sidecar = checkpoints.load_model(model_dir, device, outputs)
     split = data.eval_split
     scores = evaluate_model(
         model,
@@ -265,7 +265,9 @@ def run_score(
     device = resolve_device(params["device"])
     data = PreparedDataset.open(prepared_dir)
     region_maps = np.load(Path(regions_dir) / "train_regions.npy", mmap_mode="r")
-    model = None if acquisition.policy == "random" else load_checkpoint(model_dir, device)[0]
+    outputs = checkpoints.outputs_for(data.num_classes)
+    model = (None if acquisition.policy == "random"
+             else checkpoints.load_model(model_dir, device, outputs)[0])  # fmt: skip
     schema = SCHEMAS["scores"].with_metadata({"alseg.table": "scores", "alseg.schema_version": "1"})
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()

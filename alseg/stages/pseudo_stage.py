@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from alseg import IGNORE
+from alseg import IGNORE, checkpoints
 from alseg.config import LabelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.progress import track_batches
@@ -27,7 +27,7 @@ from alseg.pseudo import prepare_features, pseudo_label_image
 from alseg.stages.common import read_json, resolve_device, write_json
 from alseg.stages.model_stages import num_outputs, region_labels_of
 from alseg.storage import atomic_path
-from alseg.train import load_checkpoint, to_input
+from alseg.train import to_input
 
 
 @torch.no_grad()
@@ -74,7 +74,8 @@ def run_pseudo(
     device = resolve_device(params["device"])
     train = TrainConfig(**params["train"])
     data = PreparedDataset.open(prepared_dir)
-    model, sidecar = load_checkpoint(model_dir, device)
+    outputs = checkpoints.outputs_for(data.num_classes)
+    model, sidecar = checkpoints.load_model(model_dir, device, outputs)
     target_images = np.load(Path(labels_dir) / "target_images.npy")
     n_outputs = num_outputs(data.num_classes, LabelConfig(**params["label"]))
     maps, classes = region_labels_of(Path(labels_dir), Path(regions_dir), target_images, n_outputs)
