@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from alseg.cluster import ClusterProfile
 from alseg.data.classes import RAW_IDS, ClassName, Color, check_class_spec
@@ -74,6 +81,21 @@ class DataConfig(Strict):
             raise ValueError("ignore_index, void_classes and colors go with classes")
         reader.validate(self)
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_default_layout_options(self, handler: Any) -> dict[str, Any]:
+        """Layout options left at their defaults stay out of the dump, so a config that does
+        not use them keeps the prepare stage's cache key it had before they existed."""
+        dumped = handler(self)
+        for name in LAYOUT_OPTIONS:
+            if name in dumped and dumped[name] == DataConfig.model_fields[name].get_default(
+                call_default_factory=True
+            ):
+                del dumped[name]
+        return dumped
+
+
+LAYOUT_OPTIONS = ("splits", "void_classes", "colors", "train_ids")
 
 
 class SeedsParams(Strict):

@@ -171,4 +171,17 @@ def test_config_class_fields_are_validated() -> None:
     cfg = parse_config({"data": {"dataset": "voc", "root": "/d", "splits": {"train": "trainaug",
                                  "val": "val"}}})  # fmt: skip
     assert cfg.data.splits == {"train": "trainaug", "val": "val"}
-    assert json.loads(cfg.data.model_dump_json())["void_classes"] == []
+    assert "void_classes" not in json.loads(cfg.data.model_dump_json())  # default: left out
+
+
+def test_layout_options_at_their_defaults_stay_out_of_the_prepare_cache_key() -> None:
+    from alseg.config import parse_config, stage_params
+
+    # the data fields before the layout options existed
+    before = ["classes", "dataset", "ignore_index", "image_size", "max_train_images",
+              "max_val_images", "root", "synthetic", "workers"]  # fmt: skip
+    data = json.loads(stage_params(parse_config({"data": {"dataset": "camvid", "root": "/c"}}),
+                                   "prepare"))["data"]  # fmt: skip
+    assert sorted(data) == before
+    cfg = parse_config({"data": {"dataset": "cityscapes", "root": "/c", "train_ids": True}})
+    assert json.loads(stage_params(cfg, "prepare"))["data"]["train_ids"] is True
