@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup browser run test test-fast bench bench-al lint format compile golden clean
+.PHONY: setup browser run test test-fast bench bench-al bench-al-quick bench-al-report lint format compile golden clean
 
 setup: $(STAMP)
 
@@ -35,8 +35,14 @@ test-fast: setup  ## unit and stage tests only
 bench: setup  ## performance ratios (synthetic, and CamVid when present)
 	$(PY) bench/perf.py
 
-bench-al: setup  ## CamVid label-efficiency benchmark: policies, PixelPick, MulActSeg, full (about 65 min on 2 cores)
-	$(PY) bench/label_efficiency.py
+bench-al: setup  ## CamVid label-efficiency benchmark, 10 arms x 3 seeds (resumes; appends to bench/results/)
+	$(PY) bench/label_efficiency.py run
+
+bench-al-quick: setup  ## its fast subset: full, random, entropy, OREAL on seed 0 (claims a and d)
+	$(PY) bench/label_efficiency.py run --quick
+
+bench-al-report: setup  ## tables, claims and AL-curve plot from bench/results/label_efficiency.csv
+	$(PY) bench/label_efficiency.py report
 
 lint: setup
 	$(VENV)/bin/ruff check .
