@@ -33,10 +33,10 @@ class SplitStats:
     problems: list[str] = field(default_factory=list)
 
 
-def _read_one(reader: Reader, sample: Sample, info: ClassInfo, size) -> tuple:
+def _read_one(reader: Reader, sample: Sample, info: ClassInfo, data: DataConfig) -> tuple:
     """(image (H, W), class-id histogram (256,)) or (None, problem)."""
     try:
-        image, label = reader.load(sample, info, size)
+        image, label = reader.load(sample, info, data)
     except (DataError, StorageError) as err:
         return None, str(err)
     if image.shape[:2] != label.shape:
@@ -49,9 +49,8 @@ def scan_split(
 ) -> SplitStats:
     """Decode every pair of a split once (in parallel over ``data.workers`` threads)."""
     stats = SplitStats(images=len(samples))
-    size = tuple(data.image_size)
     with ThreadPoolExecutor(data.workers) as pool:
-        for shape, result in pool.map(lambda s: _read_one(reader, s, info, size), samples):
+        for shape, result in pool.map(lambda s: _read_one(reader, s, info, data), samples):
             if shape is None:
                 stats.problems.append(result)
             else:

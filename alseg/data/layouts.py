@@ -50,19 +50,17 @@ class SyntheticReader(Reader):
 
     def samples(self, data: DataConfig, split: str, name: str) -> list[Sample]:
         n = data.synthetic.n_train if split == "train" else data.synthetic.n_val
-        offset = 0 if split == "train" else 1_000_000  # val scenes never repeat train scenes
-        seed = data.synthetic.seed
-        return [
-            Sample(f"scene_{split}_{i:05d}", split, "", f"{seed}:{offset + i}") for i in range(n)
-        ]
+        return [Sample(f"scene_{split}_{i:05d}", split, "", "") for i in range(n)]
 
     def load(
-        self, sample: Sample, info: ClassInfo, size: tuple[int, int]
+        self, sample: Sample, info: ClassInfo, data: DataConfig
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Scene i of its split at ``data.image_size`` (val scenes never repeat train scenes)."""
         from alseg.data.synthetic import generate_scene
 
-        seed, index = (int(v) for v in sample.label_uri.split(":"))
-        image, label = generate_scene(index, seed, *size)
+        offset = 0 if sample.split == "train" else 1_000_000
+        index = offset + int(sample.image_id.rsplit("_", 1)[1])
+        image, label = generate_scene(index, data.synthetic.seed, *data.image_size)
         return image, np.where(label == info.num_classes, np.uint8(IGNORE), label).astype(np.uint8)
 
 

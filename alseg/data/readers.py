@@ -65,7 +65,7 @@ class Reader:
         raise NotImplementedError
 
     def load(
-        self, sample: Sample, info: ClassInfo, size: tuple[int, int]
+        self, sample: Sample, info: ClassInfo, data: DataConfig
     ) -> tuple[np.ndarray, np.ndarray]:
         """uint8 RGB (H, W, 3) and uint8 class ids (H, W) with void 255, at the file's size."""
         image = decode_image(storage.read_bytes(sample.image_uri), sample.image_uri)

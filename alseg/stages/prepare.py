@@ -29,9 +29,9 @@ def _write_split(
     split: str,
     samples: list[readers.Sample],
     info: ClassInfo,
-    size: tuple[int, int],
-    workers: int | None,
+    data: DataConfig,
 ) -> None:
+    size = tuple(data.image_size)
     height, width = size
     images = np.lib.format.open_memmap(
         root / f"{split}_images.npy", "w+", np.uint8, (len(samples), height, width, 3)
@@ -41,10 +41,10 @@ def _write_split(
     )
 
     def load(i: int) -> None:
-        image, label = reader.load(samples[i], info, size)
+        image, label = reader.load(samples[i], info, data)
         images[i], labels[i] = resize_pair(image, label, size, samples[i].image_uri)
 
-    with ThreadPoolExecutor(workers) as pool:
+    with ThreadPoolExecutor(data.workers) as pool:
         list(pool.map(load, range(len(samples))))
     images.flush()
     labels.flush()
@@ -72,7 +72,7 @@ def run(data: DataConfig, out_dir: str | Path) -> dict:
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         for split, samples in by_split.items():
-            _write_split(tmp, reader, split, samples, info, size, data.workers)
+            _write_split(tmp, reader, split, samples, info, data)
         sizes = {split: len(samples) for split, samples in by_split.items()}
         write_table(_table_rows(by_split, size), tmp / "images.parquet", "images")
         write_meta(tmp, info.classes, size, sizes)
