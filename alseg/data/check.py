@@ -96,7 +96,7 @@ def check_dataset(data: DataConfig) -> tuple[list[str], int]:
         if split != "train" and data.splits is None and not reader.has_split(data, name):
             continue
         try:
-            samples = reader.samples(data, split, name)
+            samples = reader.samples(data, split, name, problems)
         except (DataError, StorageError) as err:
             problems.append(str(err))
             continue

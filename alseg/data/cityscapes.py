@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from alseg import IGNORE, storage
 from alseg.data.classes import ClassInfo
 from alseg.data.errors import DataError
-from alseg.data.readers import Reader, Sample, register
+from alseg.data.readers import Reader, Sample, flag, register
 
 if TYPE_CHECKING:
     from alseg.config import DataConfig
@@ -77,7 +77,9 @@ class CityscapesReader(Reader):
     def has_split(self, data: DataConfig, name: str) -> bool:
         return storage.exists(storage.join(data.root, "leftImg8bit", name))
 
-    def samples(self, data: DataConfig, split: str, name: str) -> list[Sample]:
+    def samples(
+        self, data: DataConfig, split: str, name: str, problems: list[str] | None = None
+    ) -> list[Sample]:
         suffix = "_gtFine_labelTrainIds.png" if data.train_ids else "_gtFine_labelIds.png"
         images_root = storage.join(data.root, "leftImg8bit", name)
         samples = []
@@ -90,7 +92,8 @@ class CityscapesReader(Reader):
                 stem = PurePosixPath(uri).name[: -len(IMAGE_SUFFIX)]
                 label = storage.join(labels_dir, stem + suffix)
                 if label not in labels:
-                    raise DataError(f"{uri}: missing label file {label}")
+                    flag(problems, f"{uri}: missing label file {label}")
+                    continue
                 samples.append(Sample(stem, split, uri, label))
         if not samples:
             raise DataError(f"{images_root}: no *{IMAGE_SUFFIX} images found")

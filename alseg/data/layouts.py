@@ -48,7 +48,9 @@ class SyntheticReader(Reader):
     def has_split(self, data: DataConfig, name: str) -> bool:
         return True
 
-    def samples(self, data: DataConfig, split: str, name: str) -> list[Sample]:
+    def samples(
+        self, data: DataConfig, split: str, name: str, problems: list[str] | None = None
+    ) -> list[Sample]:
         n = data.synthetic.n_train if split == "train" else data.synthetic.n_val
         return [Sample(f"scene_{split}_{i:05d}", split, "", "") for i in range(n)]
 
@@ -75,9 +77,12 @@ class CamvidReader(Reader):
     def has_split(self, data: DataConfig, name: str) -> bool:
         return storage.exists(storage.join(data.root, name))
 
-    def samples(self, data: DataConfig, split: str, name: str) -> list[Sample]:
+    def samples(
+        self, data: DataConfig, split: str, name: str, problems: list[str] | None = None
+    ) -> list[Sample]:
         root = data.root
-        return pair_by_stem(storage.join(root, name), storage.join(root, f"{name}annot"), split)
+        images, labels = storage.join(root, name), storage.join(root, f"{name}annot")
+        return pair_by_stem(images, labels, split, problems)
 
 
 @register
@@ -90,6 +95,8 @@ class FolderReader(Reader):
     def has_split(self, data: DataConfig, name: str) -> bool:
         return storage.exists(storage.join(data.root, "images", name))
 
-    def samples(self, data: DataConfig, split: str, name: str) -> list[Sample]:
+    def samples(
+        self, data: DataConfig, split: str, name: str, problems: list[str] | None = None
+    ) -> list[Sample]:
         images, labels = (storage.join(data.root, kind, name) for kind in ("images", "labels"))
-        return pair_by_stem(images, labels, split)
+        return pair_by_stem(images, labels, split, problems)

@@ -59,9 +59,12 @@ class Reader:
     def has_split(self, data: DataConfig, name: str) -> bool:
         raise NotImplementedError
 
-    def samples(self, data: DataConfig, split: str, name: str) -> list[Sample]:
+    def samples(
+        self, data: DataConfig, split: str, name: str, problems: list[str] | None = None
+    ) -> list[Sample]:
         """The pairs of the dataset's split ``name`` (playing alseg's ``split``), in a fixed
-        order; DataError naming the file for a missing or ambiguous one."""
+        order; DataError naming the file for a missing or ambiguous one. With ``problems``
+        (``data check``), a pair missing its image or label is recorded there and skipped."""
         raise NotImplementedError
 
     def load(
@@ -147,7 +150,16 @@ def stem_index(folder: str, suffixes: tuple[str, ...]) -> dict[str, str]:
     return index
 
 
-def pair_by_stem(images_dir: str, labels_dir: str, split: str) -> list[Sample]:
+def flag(problems: list[str] | None, message: str) -> None:
+    """Raise DataError(message), or record it when the caller collects problems."""
+    if problems is None:
+        raise DataError(message)
+    problems.append(message)
+
+
+def pair_by_stem(
+    images_dir: str, labels_dir: str, split: str, problems: list[str] | None = None
+) -> list[Sample]:
     """Images of any extension in ``images_dir`` paired with same-stem labels in ``labels_dir``."""
     images = stem_index(images_dir, IMAGE_SUFFIXES)
     if not images:
@@ -156,6 +168,7 @@ def pair_by_stem(images_dir: str, labels_dir: str, split: str) -> list[Sample]:
     samples = []
     for stem, uri in images.items():
         if stem not in labels:
-            raise DataError(f"{uri}: missing label file {storage.join(labels_dir, stem)}.png")
+            flag(problems, f"{uri}: missing label file {storage.join(labels_dir, stem)}.png")
+            continue
         samples.append(Sample(stem, split, uri, labels[stem]))
     return samples

@@ -17,7 +17,15 @@ from alseg import IGNORE, storage
 from alseg.data.classes import ClassInfo, ClassSpec, parse_labelmap
 from alseg.data.errors import DataError
 from alseg.data.images import IMAGE_SUFFIXES
-from alseg.data.readers import Reader, Sample, config_spec, register, root_spec, stem_index
+from alseg.data.readers import (
+    Reader,
+    Sample,
+    config_spec,
+    flag,
+    register,
+    root_spec,
+    stem_index,
+)
 
 if TYPE_CHECKING:
     from alseg.config import DataConfig
@@ -77,7 +85,9 @@ class VocReader(Reader):
     def has_split(self, data: DataConfig, name: str) -> bool:
         return storage.exists(self._list_file(data, name))
 
-    def samples(self, data: DataConfig, split: str, name: str) -> list[Sample]:
+    def samples(
+        self, data: DataConfig, split: str, name: str, problems: list[str] | None = None
+    ) -> list[Sample]:
         list_file = self._list_file(data, name)
         if not storage.exists(list_file):
             raise DataError(f"{list_file}: split list not found (data.splits.{split})")
@@ -91,10 +101,11 @@ class VocReader(Reader):
         samples = []
         for stem in names:
             if stem not in images:
-                raise DataError(f"{list_file}: '{stem}' has no image in "
-                                f"{storage.join(data.root, 'JPEGImages')}")  # fmt: skip
-            if stem not in labels:
-                raise DataError(f"{list_file}: '{stem}': missing label file "
-                                f"{storage.join(labels_dir, stem)}.png")  # fmt: skip
-            samples.append(Sample(stem, split, images[stem], labels[stem]))
+                flag(problems, f"{list_file}: '{stem}' has no image in "
+                               f"{storage.join(data.root, 'JPEGImages')}")  # fmt: skip
+            elif stem not in labels:
+                flag(problems, f"{list_file}: '{stem}': missing label file "
+                               f"{storage.join(labels_dir, stem)}.png")  # fmt: skip
+            else:
+                samples.append(Sample(stem, split, images[stem], labels[stem]))
         return samples

@@ -50,3 +50,23 @@ def test_check_prints_counts_sizes_and_class_shares(tmp_path: Path, monkeypatch,
     assert lines[0].startswith("dataset folder at ") and "4 classes" in lines[0]
     files = {str(p) for p in root.rglob("*") if p.is_file()}
     assert set(reads) == files and set(reads.values()) == {1}  # every file read exactly once
+
+
+def test_check_lists_every_missing_pair_and_scans_the_rest(tmp_path: Path, capsys) -> None:
+    from tests.datasets import write_voc
+
+    root = write_voc(tmp_path / "voc")  # 6 train + 3 val
+    with (root / "ImageSets" / "Segmentation" / "train.txt").open("a") as f:
+        f.write("2008_000001\n2008_000002\n")
+    (root / "SegmentationClass" / "2007_val_001.png").unlink()
+    config = tmp_path / "c.yaml"
+    config.write_text(f"base: {TINY}\ndata: {{dataset: voc, root: {root}}}\n")
+
+    assert main(["data", "check", str(config)]) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert "split train (train): 6 images" in lines and "split val (val): 2 images" in lines
+    problems = [line for line in lines if line.startswith("problem: ")]
+    assert len(problems) == 3 and lines[-1] == "3 problem(s)"
+    assert "train.txt: '2008_000001' has no image in" in problems[0]
+    assert "train.txt: '2008_000002' has no image in" in problems[1]
+    assert "val.txt: '2007_val_001': missing label file" in problems[2]
