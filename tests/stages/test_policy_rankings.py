@@ -1,8 +1,9 @@
 """Uncertainty policies pinned through the real score and select stages on hand-made pools: a
 model stub returns chosen per-pixel distributions over C = 8 classes on one 5 x 20 image of four
 5 x 5 grid regions. The aggregation (mean / max / p95) of every uncertainty policy is pinned to
-hand-computed region scores, and each policy's ranking is pinned on a pool where the four
-policies put four different regions first."""
+hand-computed region scores; each uncertainty policy's ranking is pinned on a pool where the four
+policies put four different regions first, and ClassBal's, PixBal's and CBAL's on two pools where
+they disagree with each other and with BvSB."""
 
 from pathlib import Path
 
@@ -132,6 +133,65 @@ def test_the_ranking_case_separates_every_pair_of_policies() -> None:
     for measure, order in EXPECTED_ORDER.items():  # the hand orders agree with the formulas
         values = [uncertainty(p, measure) for p in RANKED]
         assert order == sorted(range(4), key=lambda k: -values[k])
+
+
+# class-balancing pools (uniform regions; region 3 alone predicts class 1): in P1 ClassBal's
+# class weight lifts region 3 above region 0, which BvSB ranks first; in P2 (region 3 less
+# uncertain) ClassBal's min-max normalisation keeps region 0 first while PixBal's prior
+# weight still lifts region 3; CBAL's class-distribution term puts region 1 first in both.
+BALANCED = {
+    "P1": [
+        [0.50, 0.40, 0.02, 0.02, 0.02, 0.02, 0.01, 0.01],
+        [0.45, 0.15, 0.10, 0.10, 0.05, 0.05, 0.05, 0.05],
+        [0.60, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.10],
+        [0.10, 0.50, 0.35, 0.01, 0.01, 0.01, 0.01, 0.01],
+    ],
+}
+BALANCED["P2"] = [*BALANCED["P1"][:3], [0.10, 0.50, 0.25, 0.05, 0.04, 0.03, 0.02, 0.01]]
+BALANCED_ORDER = {  # by hand from the formulas below
+    ("P1", "bvsb"): [0, 3, 1, 2], ("P1", "classbal"): [3, 0, 1, 2],
+    ("P1", "pixbal"): [3, 0, 1, 2], ("P1", "cbal"): [1, 3, 0, 2],
+    ("P2", "bvsb"): [0, 3, 1, 2], ("P2", "classbal"): [0, 3, 1, 2],
+    ("P2", "pixbal"): [3, 0, 1, 2], ("P2", "cbal"): [1, 3, 0, 2],
+}  # fmt: skip
+
+
+def balanced_scores(rows: list[list[float]], policy: str) -> np.ndarray:
+    """README formulas for uniform regions of equal size, no region labelled yet, 4 clicks."""
+    p = np.asarray(rows, np.float64)
+    top = -np.sort(-p, axis=1)
+    u, d = top[:, 1] / top[:, 0], p.argmax(1)  # mean BvSB, dominant predicted class
+    if policy == "classbal":  # w_c = exp(-share of regions predicting c), u min-max normalised
+        share = np.bincount(d, minlength=C) / len(d)
+        return np.exp(-share[d]) * (u - u.min()) / (u.max() - u.min())
+    if policy == "pixbal":  # BvSB x (1 + nu x prior of the predicted class)^-2, nu = 12
+        return u * (1 + 12 * p.mean(0)[d]) ** -2
+    # cbal: mean entropy - 2 x L1(mean p, ItemsPerClass target); no labels, 4 items -> classes
+    # 0..3 get one each (ties go to the lowest class index)
+    target = np.array([0.25] * 4 + [0.0] * 4)
+    return -(p * np.log(p)).sum(1) - 2 * np.abs(p - target).sum(1)
+
+
+@pytest.mark.parametrize("policy", ["classbal", "pixbal", "cbal"])
+@pytest.mark.parametrize("case", ["P1", "P2"])
+def test_class_balancing_policies_rank_by_their_own_score(pool, tmp_path, monkeypatch, case,
+                                                          policy) -> None:  # fmt: skip
+    rows = BALANCED[case]
+    _, order = score_and_select(pool, tmp_path, probs_map(pool, {}, rows), policy, "mean",
+                                monkeypatch)  # fmt: skip
+    expected = balanced_scores(rows, policy)
+    assert order == BALANCED_ORDER[case, policy] == list(np.argsort(-expected, kind="stable"))
+    picked = read_table(tmp_path / "queries" / "queries.parquet", "queries")["score"]
+    assert picked.to_numpy() == pytest.approx(expected[order], rel=1e-4, abs=1e-6)
+
+
+def test_the_balancing_cases_separate_the_policies() -> None:
+    for a, b in [("bvsb", "classbal"), ("classbal", "pixbal"), ("pixbal", "cbal"),
+                 ("bvsb", "pixbal"), ("classbal", "cbal"), ("bvsb", "cbal")]:  # fmt: skip
+        assert any(BALANCED_ORDER[c, a] != BALANCED_ORDER[c, b] for c in BALANCED), (a, b)
+    for case, rows in BALANCED.items():
+        values = [uncertainty(r, "bvsb") for r in rows]
+        assert BALANCED_ORDER[case, "bvsb"] == sorted(range(4), key=lambda k: -values[k])
 
 
 # aggregation pool: A = one very uncertain pixel (u) + one fairly uncertain (h) in certain ones
