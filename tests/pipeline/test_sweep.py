@@ -39,3 +39,6 @@ def test_sweep_shares_round_zero_and_reports_every_experiment(tmp_path: Path) ->
     assert len(re.findall(r"\[alseg\] round 0 · train · started", log)) == 1  # trained once
     assert len(re.findall(r"\[alseg\] round 1 · train · started", log)) == 2
     assert len(re.findall(r"\[alseg\] round 0 · score · started", log)) == 2
+    page = Path(report["html"]).read_text()  # runs/reports/tiny-sweep/sweep.html
+    assert Path(report["html"]) == tmp_path / "reports" / "tiny-sweep" / "sweep.html"
+    assert page.count('<div class="experiment">') == 2 and "tiny-sweep-entropy" in page
