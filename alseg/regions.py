@@ -14,7 +14,6 @@ the full-resolution image and pass the reduced size as ``out_hw`` (nearest downs
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from alseg.cpus import available_cpus
 from alseg.progress import track_batches
 
 __all__ = [
@@ -277,9 +277,10 @@ def compute_region_maps(
 
     images: uint8 (N, H, W, 3) RGB (e.g. a memory map; shared, never copied), or N file paths
     (read with cv2 in the worker, BGR->RGB; an unreadable path raises ValueError naming it).
-    workers: None -> os.cpu_count(). Images are processed by a thread pool over chunks of about
-    N / (4 * workers) images with OpenCV single-threaded: OpenCV releases the GIL, so threads scale
-    like processes without their start-up, pickling and fork-after-threads hazards.
+    workers: None -> available_cpus() (affinity capped by the cgroup CPU limit). Images are
+    processed by a thread pool over chunks of about N / (4 * workers) images with OpenCV
+    single-threaded: OpenCV releases the GIL, so threads scale like processes without their
+    start-up, pickling and fork-after-threads hazards.
     """
     _ensure_method_params(method, params)
     if len(out_hw) != 2 or min(out_hw) < 1:
@@ -295,7 +296,7 @@ def compute_region_maps(
     n_images = len(images)
     if n_images == 0:
         return np.zeros((0, int(out_hw[0]), int(out_hw[1])), dtype=np.int32)
-    n_workers = (os.cpu_count() or 1) if workers is None else workers
+    n_workers = available_cpus() if workers is None else workers
     _ensure_positive("workers", n_workers)
     n_workers = min(n_workers, n_images)
     chunk = max(1, -(-n_images // (4 * n_workers)))

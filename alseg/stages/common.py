@@ -38,8 +38,13 @@ def round_seed(seed: int, round_index: int, salt: int = 0) -> int:
 
 
 def resolve_device(device: str) -> str:
+    """``auto`` -> cuda when available; also caps torch's CPU threads at the cgroup CPU limit
+    (torch sizes its pool by the node's cores, which oversubscribes a CPU-limited pod)."""
     import torch
 
+    from alseg.cpus import available_cpus
+
+    torch.set_num_threads(min(torch.get_num_threads(), available_cpus()))
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
