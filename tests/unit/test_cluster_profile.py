@@ -222,3 +222,31 @@ def test_zero_retries_and_no_secret(tmp_path: Path) -> None:
     assert all("retryPolicy" not in t for t in spec["root"]["dag"]["tasks"].values())
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert all("secretAsEnv" not in cfg and "configMapAsEnv" in cfg for cfg in k8s.values())
+
+
+@pytest.mark.parametrize(
+    "caching, cached",
+    [
+        (
+            "all",
+            set(STAGES) & GPU_STAGES
+            | {"configure", "prepare", "regions", "init", "oracle", "select", "report"},
+        ),  # fmt: skip
+        ("data", {"configure", "prepare", "regions"}),
+        ("none", set()),
+    ],
+)
+def test_caching_policy_per_stage(tmp_path: Path, caching: str, cached: set[str]) -> None:
+    spec, _ = compile_docs(tmp_path, ClusterProfile(caching=caching))
+    by_stage: dict[str, set[bool]] = {}
+    for task in spec["root"]["dag"]["tasks"].values():
+        stage = task["taskInfo"]["name"].split(": ")[-1]
+        enabled = task.get("cachingOptions", {}).get("enableCache", False)
+        by_stage.setdefault(stage, set()).add(enabled)
+    assert {stage for stage, flags in by_stage.items() if flags == {True}} == cached
+    assert all(len(flags) == 1 for flags in by_stage.values())
+
+
+def test_unknown_caching_policy_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="caching"):
+        ClusterProfile(caching="nightly")
