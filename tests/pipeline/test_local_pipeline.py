@@ -4,12 +4,12 @@ real MLflow on SQLite)."""
 import re
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from alseg.config import load_config
 from alseg.runner import PipelineFailed, compile_pipeline, run_local
+from tests.pipeline.conftest import run_queries
 
 REPO = Path(__file__).parents[2]
 TINY = REPO / "configs" / "tiny.yaml"
@@ -30,19 +30,12 @@ def test_compiled_spec_unrolls_rounds(tmp_path: Path) -> None:
     assert all("pip install" not in " ".join(e["container"]["command"]) for e in executors.values())
 
 
-def _queries(runs_dir: Path) -> list[dict]:
-    files = sorted((runs_dir / "pipeline_root").rglob("queries.parquet"), key=lambda p: str(p))
-    return sorted(
-        (row for f in files for row in pq.read_table(f).to_pylist()),
-        key=lambda r: (r["round"], r["rank"]),
-    )
+_queries = run_queries
 
 
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory) -> tuple[Path, dict]:
-    runs = tmp_path_factory.mktemp("runs")
-    report = run_local(load_config(TINY), run_name="tiny", runs_dir=runs, caching=True)
-    return runs, report
+@pytest.fixture
+def first_run(tiny_run) -> tuple[Path, dict]:
+    return tiny_run  # one uninterrupted tiny run per session (tests/pipeline/conftest.py)
 
 
 def test_end_to_end_report_and_mlflow(first_run) -> None:
