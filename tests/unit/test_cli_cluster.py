@@ -132,6 +132,8 @@ def test_multi_user_cli_passes_with_namespace_token_and_auth(tmp_path, monkeypat
         target = ["--host", stub.url, "--namespace", "team-a", "--token", "tok"]
         runner = ["--service-account", "alseg-pipeline-runner"]
         assert main(["submit", tiny, *target, *runner]) == 0
+        assert main(["status", "run-1", "--host", stub.url]) == 1  # no auth
+        assert "multi-user: pass auth: --token" in capsys.readouterr().err
         assert main(["status", "run-1", "--host", stub.url, "--token", "tok"]) == 0
         assert main(["retry", "run-1", "--host", stub.url, "--token", "tok"]) == 0
         grid = str(REPO / "configs/sweeps/tiny.yaml")
@@ -141,7 +143,8 @@ def test_multi_user_cli_passes_with_namespace_token_and_auth(tmp_path, monkeypat
         assert {run.body["service_account"], recurring.body["service_account"]} == {
             "alseg-pipeline-runner"
         }
-        assert all(r.headers.get("authorization") == "Bearer tok" for r in stub.requests[2:])
+        calls = [r for r in stub.requests if not r.path.endswith("/healthz")]
+        assert calls and all(r.headers.get("authorization") == "Bearer tok" for r in calls)
         assert {e["namespace"] for e in stub.experiments.values()} == {"team-a"}
 
 
@@ -203,3 +206,14 @@ def test_bad_image_reference_is_rejected(bad: str) -> None:
 
     with pytest.raises(ValueError, match="ALSEG_CPU_IMAGE"):
         components.image_kind(bad)
+
+
+def test_expand_run_name() -> None:
+    import datetime
+
+    from alseg.cluster_cli import expand_run_name
+
+    night = datetime.datetime(2026, 12, 3, 2, 0, 5, tzinfo=datetime.UTC)
+    assert expand_run_name("{name}-{date}", "nightly", night) == "nightly-20261203-020005"
+    assert expand_run_name("{date}", "{name}", night) == "20261203-020005"
+    assert expand_run_name("{name}-[[ScheduledTime]]", "x", night) == "x-[[ScheduledTime]]"
