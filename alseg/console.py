@@ -35,6 +35,7 @@ class StepBoard:
         self.running: dict[str, float] = {}
         self.progress: dict[str, str] = {}
         self.last_output = clock()
+        self.drawn = False  # a status line is on the terminal
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,9 +64,18 @@ class StepBoard:
             prefix = CLEAR if self.tty else ""
             self.terminal.write(f"{prefix}  {text}\n")
             self.last_output = self.clock()
+            self.drawn = False
             if self.tty:
-                self.terminal.write(self.status())
+                self._draw()
             self.terminal.flush()
+
+    def _draw(self) -> None:
+        """(Re)draw the status line; nothing when no step runs and none is drawn."""
+        status = self.status()
+        if status or self.drawn:
+            self.terminal.write(CLEAR + status)
+            self.terminal.flush()
+        self.drawn = bool(status)
 
     def status(self) -> str:
         """``▸ round 1 · train 01:20 · 120/200 iter, ...`` for each running step."""
@@ -84,8 +94,7 @@ class StepBoard:
         """Redraw the status line (terminal) or print a heartbeat after ``heartbeat`` s quiet."""
         with self.lock:
             if self.tty:
-                self.terminal.write(CLEAR + self.status())
-                self.terminal.flush()
+                self._draw()
                 return
             now = self.clock()
             if not self.running or now - self.last_output < self.heartbeat:
