@@ -41,10 +41,10 @@ def report(
 
     result = json.loads(run_stage(
         "report", stage.run, json.loads(params), evaluation.path, labels.path, summary.path,
-        prepared.path, regions.path,
+        prepared.path, regions.path, run_name,
     ))  # fmt: skip
     shutil.copy(Path(summary.path) / "report.md", table.path)
     shutil.copy(Path(summary.path) / "report.html", page.path)
     if tracking.enabled():
         tracking.log_report(run_name, experiment, result, summary.path)
-    return json.dumps({**result, "run_name": run_name, "report_dir": summary.path})
+    return json.dumps({**result, "report_dir": summary.path})

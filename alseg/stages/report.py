@@ -164,10 +164,11 @@ def overlay_figures(labels: pa.Table, n_rounds: int, prepared_dir: str | Path,
 
 
 def run(params: dict, history_dir: str | Path, labels_dir: str | Path, out_dir: str | Path,
-        prepared_dir: str | Path | None = None,
-        regions_dir: str | Path | None = None) -> dict:  # fmt: skip
+        prepared_dir: str | Path | None = None, regions_dir: str | Path | None = None,
+        run_name: str = "") -> dict:  # fmt: skip
     """AL curve, AuALC and Gini from the last evaluate folder (which holds every round), and the
-    HTML report (overlays need ``prepared_dir`` and ``regions_dir``)."""
+    HTML report of the run ``run_name`` (default: the config's name; overlays need
+    ``prepared_dir`` and ``regions_dir``)."""
     rounds = [read_json(p) for p in sorted(Path(history_dir).glob("round_*.json"))]
     if not rounds:
         raise ValueError(f"{history_dir}: no round_*.json metrics found")
@@ -178,6 +179,7 @@ def run(params: dict, history_dir: str | Path, labels_dir: str | Path, out_dir: 
     counts = labelled_class_counts_of(labels, num_classes)
     report = {
         "name": params["name"],
+        "run_name": run_name or params["name"],
         "method": method_name(params),
         "seed": params["seed"],
         "config": params,
@@ -189,7 +191,7 @@ def run(params: dict, history_dir: str | Path, labels_dir: str | Path, out_dir: 
         **round_label_stats(labels, len(rounds), num_classes),
     }
     text = (
-        f"# {params['name']}\n\n{curve_table(rounds)}\n\nAuALC (mIoU vs clicks, x normalised "
+        f"# {report['run_name']}\n\n{curve_table(rounds)}\n\nAuALC (mIoU vs clicks, x normalised "
         f"to [0, 1]): {report['auALC']:.2f}  \n"
         f"Gini of labelled class counts: {report['gini']:.3f}\n"
     )
@@ -198,7 +200,7 @@ def run(params: dict, history_dir: str | Path, labels_dir: str | Path, out_dir: 
                 if prepared_dir and regions_dir else [])  # fmt: skip
     config_yaml = yaml.safe_dump(params, sort_keys=False)
     page = render(
-        "report.html.j2", name=params["name"], method=report["method"],
+        "report.html.j2", name=report["run_name"], method=report["method"],
         final_miou=report["final_miou"], auALC=report["auALC"], gini=report["gini"],
         table=html_table(report), figures={k: data_uri(v) for k, v in pngs.items()},
         overlays=[{**o, "uri": data_uri(o["png"])} for o in overlays], config_yaml=config_yaml,

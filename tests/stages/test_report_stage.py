@@ -50,12 +50,13 @@ def test_round_label_stats_by_hand() -> None:
 
 def test_report_writes_table_page_curve_and_config(tmp_path: Path) -> None:
     params, history, labels = _inputs(tmp_path)
-    result = report.run(params, history, labels, tmp_path / "out")
+    result = report.run(params, history, labels, tmp_path / "out", run_name="tiny-2")
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
         "config.yaml", "curve.png", "report.html", "report.json", "report.md"]  # fmt: skip
     assert result["method"] == "entropy/grid/dominant/supervised" and result["final_miou"] == 50
     page = (out / "report.html").read_text()
+    assert "<h1>alseg report: tiny-2</h1>" in page and result["name"] == "tiny"  # run, config
     rows = re.findall(r"<tr><td class=\"text\">(\d)</td><td>(\d+)</td><td>(\d+)</td>", page)
     assert rows == [("0", "2", "2"), ("1", "3", "1")]  # round, clicks, clicks this round
     assert "<td>25.00</td>" in page and "<td>50.00</td>" in page  # mIoU per round (%)
