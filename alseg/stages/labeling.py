@@ -137,8 +137,9 @@ def run_init(
 
 def warn_budget_over_pool(budget: dict, pool_cost: int) -> str | None:
     """Print (and return) a warning line when the run's clicks exceed the pool's cost: the
-    last labelled round is budget.schedule[-1] or initial + (rounds - 1) x clicks_per_round."""
-    rounds, per_round = budget["rounds"], budget["clicks_per_round"]
+    last labelled round is budget.schedule[-1] or initial + (rounds - 1) x clicks_per_round
+    (no ``rounds``: round 0 alone)."""
+    rounds, per_round = budget.get("rounds", 1), budget.get("clicks_per_round", 0)
     schedule = budget.get("schedule")
     total = schedule[-1] if schedule else budget["initial_clicks"] + (rounds - 1) * per_round
     if total <= pool_cost:
