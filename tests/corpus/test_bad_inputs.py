@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from alseg.cli import main
+from alseg.secrets import secret_values
 from tests.conftest import write_folder_dataset
 
 REPO = Path(__file__).parents[2]
@@ -381,7 +382,7 @@ def _(pool, tmp, mp):
 @case("s3-endpoint-unreachable")
 def _(pool, tmp, mp):
     for name, value in {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_ENDPOINT_URL": f"http://alseg:endpoint-pw@127.0.0.1:{free_port()}",
         "AWS_ACCESS_KEY_ID": "AKIACORPUS0TEST",
         "AWS_SECRET_ACCESS_KEY": "c0rpus+s3cret",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -545,6 +546,7 @@ def test_bad_input_gives_one_line_and_leaves_nothing(name, pool, tmp_path, monke
     assert "\n" not in err and err.startswith("alseg: "), err
     assert "Traceback" not in err
     assert expected in err, err
+    assert all(value not in err for value in [*secret_values(), "endpoint-pw"])  # redacted
     assert seconds < 30  # unreachable servers are bounded too
     if argv[0] == "step" and (tmp_path / "earlier-output").exists():
         assert [p.name for p in out.iterdir()] == ["keep.txt"]  # nothing earlier lost

@@ -96,3 +96,14 @@ def test_redact_masks_credentials_from_the_environment_and_urls() -> None:
     assert redact(text, env) == (
         f"key {MASK} secret {MASK} token x in https://bob:{MASK}@host/p and s3://b/k"
     )  # values under 4 characters ("x") are left alone: they would mask ordinary words
+
+
+def test_sigterm_becomes_an_interrupt_so_the_run_ends_killed() -> None:
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), runs.terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+    assert signal.getsignal(signal.SIGTERM) is before  # the previous handler is back
