@@ -91,7 +91,8 @@ def clicks_figure(spent: np.ndarray, pct_of_pool: np.ndarray) -> Figure:
 def overlay_figure(panels: list[dict], classes: list[str], colours: np.ndarray) -> Figure:
     """Panels side by side, each {"title", "image" (H, W, 3) uint8, "texts": [(y, x, text)]},
     with a legend of the classes painted in any panel ({"classes": set of ids})."""
-    fig = Figure(figsize=(3.2 * len(panels), 3.2))
+    height, width = panels[0]["image"].shape[:2]
+    fig = Figure(figsize=(3.2 * len(panels), 3.2 * height / width + 0.6))
     for k, panel in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), k + 1)
         ax.imshow(panel["image"], interpolation="nearest")
@@ -110,7 +111,8 @@ def overlay_figure(panels: list[dict], classes: list[str], colours: np.ndarray) 
         ax.axis("off")
     used = sorted(set().union(*(p["classes"] for p in panels)))
     handles = [Patch(color=colours[c] / 255, label=classes[c]) for c in used if c < len(classes)]
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.02, wspace=0.05)
     if handles:
-        fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)),
-                   fontsize="x-small", bbox_to_anchor=(0.5, -0.08))  # fmt: skip
+        fig.legend(handles=handles, loc="upper center", ncol=min(6, len(handles)),
+                   fontsize="x-small", bbox_to_anchor=(0.5, 0.02))  # fmt: skip
     return fig

@@ -5,9 +5,14 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
 
 from alseg.config import load_config, stage_params
+from alseg.data.prepared import PreparedDataset
+from alseg.reporting.overlays import busiest_images
 from alseg.stages import report
 from alseg.stages.common import write_json
 from alseg.tables import write_table
@@ -77,3 +82,40 @@ def test_sweep_page_puts_experiments_side_by_side(tmp_path: Path) -> None:
     assert page.count('<div class="experiment">') == 2
     assert 'alt="per-class IoU heat map tiny-1"' in page
     assert "2/3" in page  # clicks per round in the sweep table
+
+
+@pytest.mark.parametrize(
+    ("region_type", "label_type"), [("grid", "multiclass"), ("grid", "full"), ("pixel", "dominant")]
+)
+def test_overlays_show_each_label_type(tmp_path: Path, region_type: str, label_type: str) -> None:
+    from alseg.config import DataConfig, LabelConfig, RegionConfig
+    from alseg.stages import labeling, prepare, regions
+    from alseg.tables import read_table
+    from tests.conftest import write_folder_dataset
+
+    root = write_folder_dataset(tmp_path / "data", n_train=4, n_val=1, size=(32, 48))
+    prepare.run(DataConfig(dataset="camvid", root=str(root), image_size=(32, 48), workers=1),
+                tmp_path / "prepared")  # fmt: skip
+    regions.run(
+        RegionConfig(type=region_type, size=12), tmp_path / "prepared", tmp_path / "regions"
+    )
+    clicks = 400 if label_type == "full" else 40  # full labels cost a click per pixel
+    budget = {"initial_clicks": clicks, "clicks_per_round": 10, "overshoot": False}
+    params = {"seed": 0, "label": LabelConfig(type=label_type).model_dump(), "budget": budget}
+    labeling.run_init(params, tmp_path / "prepared", tmp_path / "regions", tmp_path / "init")
+    labeling.run_oracle(params, 0, tmp_path / "init", tmp_path / "prepared", tmp_path / "regions",
+                        tmp_path / "init", tmp_path / "labels")  # fmt: skip
+    labels = read_table(tmp_path / "labels" / "labels.parquet", "labels")
+    (item,) = report.overlay_figures(labels, 1, tmp_path / "prepared", tmp_path / "regions")
+    assert item["round"] == 0 and item["png"][:4] == b"\x89PNG"
+    data = PreparedDataset.open(tmp_path / "prepared")
+    maps = np.load(tmp_path / "regions" / "train_regions.npy")
+    image = busiest_images(labels, 0, 1)[0]
+    panel = report.overlay_panel(labels, image, data, maps, 1 if region_type == "pixel" else 0)
+    rows = labels.filter(pc.equal(labels["image_index"], image))
+    listed = [c for c in rows["classes"].to_pylist() if len(c) > 1]
+    assert len(panel["texts"]) == (len(listed) if label_type == "multiclass" else 0)
+    assert listed or label_type != "multiclass"  # 12 px cells straddle the 8 px class blocks
+    given = {c for cs in rows["classes"].to_pylist() for c in cs}
+    assert panel["classes"] and panel["classes"] <= given  # colours of the labels given only
+    assert panel["image"].shape == (32, 48, 3)
