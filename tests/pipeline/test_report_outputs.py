@@ -146,3 +146,17 @@ def test_report_renders_in_headless_chromium_without_console_errors(tiny_run, tm
     broken.write_text(Path(report["html"]).read_text().replace("base64,iVBOR", "base64,AAAA", 1))
     _, console = _render(broken, tmp_path / "profile")
     assert len(console) == 1 and "image failed to load: AL curve" in console[0]
+
+
+def test_compare_names_a_missing_store_or_run_in_one_line(tiny_run, tmp_path, capsys) -> None:
+    runs, _ = tiny_run
+    assert main(["compare", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"alseg: error: {tmp_path.resolve() / 'mlflow.db'}: no MLflow database (run an " \
+        "experiment first, or set MLFLOW_TRACKING_URI)"  # fmt: skip
+    assert main(["compare", "no-such-run", "--runs-dir", str(runs), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err.startswith("alseg: error: run 'no-such-run': no such parent run in") and "\n" not in err
+    )
+    assert not (tmp_path / "compare.csv").exists()
