@@ -116,8 +116,8 @@ def claim_run(run_name: str, experiment: str, config: dict, tags: dict[str, str]
             tagged = {**tags, CONFIG_TAG: identity}
             run_id = tracking.parent_run(name, experiment, config=config, tags=tagged)
             return Claim(name, run_id, resumed=False)
-        tagged = found.data.tags.get(CONFIG_TAG)
-        if tagged in (identity, None):  # None: made before run identity existed; adopted
+        known = found.data.tags.get(CONFIG_TAG)
+        if known in (identity, None):  # None: made before run identity existed; adopted
             client.set_tag(found.info.run_id, CONFIG_TAG, identity)
             client.update_run(found.info.run_id, status="RUNNING")
             return Claim(name, found.info.run_id, resumed=True)
