@@ -42,3 +42,12 @@ def test_sweep_shares_round_zero_and_reports_every_experiment(tmp_path: Path) ->
     page = Path(report["html"]).read_text()  # runs/reports/tiny-sweep/sweep.html
     assert Path(report["html"]) == tmp_path / "reports" / "tiny-sweep" / "sweep.html"
     assert page.count('<div class="experiment">') == 2 and "tiny-sweep-entropy" in page
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (parent,) = client.search_runs(
+        [client.get_experiment_by_name("alseg").experiment_id],
+        "tags.`alseg.run_name` = 'tiny-sweep-random' and tags.`alseg.round` = 'parent'",
+    )
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "sweep-tiny-sweep")}
+    assert logged == {"sweep-tiny-sweep/sweep.html", "sweep-tiny-sweep/curve.png"}
