@@ -44,18 +44,20 @@ class StepBoard:
         """One ``[alseg]`` line of a task (without the prefix): track it and show it."""
         label, marker, meter = text.partition(MARKER)
         if marker:
-            self.progress[label] = meter
+            with self.lock:  # the ticker thread reads these dicts
+                self.progress[label] = meter
             if self.tty:
                 self.tick()
             else:
                 self.say(f"{label} · {meter}")
             return
         started, ended = STARTED.match(text), ENDED.match(text)
-        if started:
-            self.running[started.group(1)] = self.clock()
-        elif ended:
-            self.running.pop(ended.group(1), None)
-            self.progress.pop(ended.group(1), None)
+        with self.lock:
+            if started:
+                self.running[started.group(1)] = self.clock()
+            elif ended:
+                self.running.pop(ended.group(1), None)
+                self.progress.pop(ended.group(1), None)
         self.say(text)
 
     def say(self, text: str) -> None:
