@@ -154,3 +154,27 @@ def test_multiclass_labels_list_the_classes_present_and_paint_single_class_regio
         k = int(np.flatnonzero(images == row["image_index"])[0])
         painted = present[0] if len(present) == 1 else IGNORE
         assert set(np.unique(targets[k][inside]).tolist()) == {painted}
+
+
+def test_schedule_tops_up_to_cumulative_clicks(pool) -> None:
+    """budget.schedule [5, 12]: round 0 takes 5 clicks, round 1 tops up by 12 - 5 = 7."""
+    tmp, scheduled = pool["tmp"], params()
+    scheduled["budget"] = {**scheduled["budget"], "rounds": 2, "schedule": [5, 12]}
+    assert labeling.run_init(scheduled, pool["prepared"], pool["regions"], tmp / "init")[
+        "clicks"] == 5  # fmt: skip
+    labeling.run_oracle(scheduled, 0, tmp / "init", pool["prepared"], pool["regions"],
+                        tmp / "init", tmp / "labels0")  # fmt: skip
+    table = read_table(pool["regions"] / "regions.parquet", "regions")
+    n = table.num_rows
+    (tmp / "scores").mkdir()
+    write_table(
+        pa.table({"image_index": table["image_index"], "region_id": table["region_id"],
+                  "score": np.linspace(0, 1, n, dtype=np.float32),
+                  "pred_class": np.full(n, -1, np.int16),
+                  "vector": pa.array([[]] * n, pa.list_(pa.float32()))}),
+        tmp / "scores" / "scores.parquet", "scores",
+    )  # fmt: skip
+    write_json(tmp / "scores" / "meta.json", {"num_classes": 4, "class_prior": None})
+    picked = labeling.run_select(scheduled, 1, tmp / "scores", tmp / "init", tmp / "labels0",
+                                 pool["regions"], tmp / "q1")  # fmt: skip
+    assert picked["clicks"] == 7 and picked["selected"] == 7

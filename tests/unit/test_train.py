@@ -10,9 +10,10 @@ from alseg import IGNORE
 from alseg.acquisition.balanced import PriorAccumulator
 from alseg.acquisition.policies import RegionStatistics
 from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig
+from alseg.models import build_model
 from alseg.stages.model_stages import region_score_batches, statistics_rows
 from alseg.tables import SCHEMAS, write_row_groups
-from alseg.train import _batches, augment_batch, criterion, poly_lr, train_model
+from alseg.train import _batches, augment_batch, criterion, poly_lr, sgd, train_model
 
 
 def test_criterion_averages_over_labelled_pixels_only() -> None:
@@ -165,3 +166,16 @@ def test_mulactseg_stage_one_trains_on_region_class_sets() -> None:
     )
     assert math.isfinite(stats["final_loss"]) and stats["final_loss"] > 0
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+def test_sgd_trains_the_head_at_head_lr_scale() -> None:
+    """Two groups: backbone at lr, ASPP + decoder + classifier at 10 x lr; every parameter in
+    exactly one group; the poly schedule scales both (train_model sets scale x poly_lr)."""
+    model = build_model(num_classes=3)
+    optimizer = sgd(model, TrainConfig(lr=0.02, head_lr_scale=10.0))
+    backbone, head = optimizer.param_groups
+    assert (backbone["scale"], head["scale"]) == (1.0, 10.0)
+    assert len(backbone["params"]) + len(head["params"]) == len(list(model.parameters()))
+    assert {id(p) for p in backbone["params"]} == {id(p) for p in model.backbone.parameters()}
+    lrs = [g["scale"] * poly_lr(0.02, 50, 100, 1.0) for g in optimizer.param_groups]
+    assert lrs == pytest.approx([0.01, 0.1])
