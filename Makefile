@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup browser run test test-fast bench bench-al bench-al-quick bench-al-report lint format compile golden clean
+.PHONY: setup browser run test test-fast bench bench-al bench-al-quick bench-al-report lint format compile clean
 
 setup: $(STAMP)
 

@@ -25,6 +25,7 @@ import yaml
 from alseg import runs, storage, tracking
 from alseg.config import ExperimentConfig, pipeline_config_json
 from alseg.console import StepBoard
+from alseg.cpus import available_cpus
 from alseg.reporting.publish import EXPERIMENT_FILES, SWEEP_FILES, publish
 from alseg.secrets import redact
 
@@ -97,9 +98,15 @@ class ProgressTee(io.TextIOBase):
         self.log.flush()
 
 
-def local_environment(runs_dir: Path) -> dict[str, str]:
+LOCAL_PARALLEL_TASKS = 2  # kfp.local runs at most 2 ParallelFor iterations at a time
+
+
+def local_environment(runs_dir: Path, parallel_tasks: int = 1) -> dict[str, str]:
     """Environment for local task subprocesses: MLflow on SQLite (unless MLFLOW_TRACKING_URI is
-    set), temp files inside runs/, the venv's python first on PATH."""
+    set), temp files inside runs/, the venv's python first on PATH. With ``parallel_tasks`` > 1
+    tasks running at once share the cores: each gets cores // parallel_tasks torch threads
+    (OMP_NUM_THREADS, unless set), since oversubscribed intra-op threads spin at their barriers
+    (measured on 2 cores under load: 0.06 training iterations/s with 2 threads, 0.52 with 1)."""
     env = {
         "TMPDIR": str((runs_dir / "tmp").resolve()),
         "PYTHONUNBUFFERED": "1",
@@ -108,6 +115,8 @@ def local_environment(runs_dir: Path) -> dict[str, str]:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     env.update({k: v for k, v in runs.HTTP_LIMITS.items() if k not in os.environ})
+    if parallel_tasks > 1 and "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = str(max(1, available_cpus() // parallel_tasks))
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{(runs_dir / 'mlflow.db').resolve()}"
         env["ALSEG_MLFLOW_ARTIFACT_ROOT"] = (runs_dir / "mlartifacts").resolve().as_uri()
@@ -254,7 +263,8 @@ def run_sweep(
     runs_dir = Path(runs_dir).resolve()
     terminal = terminal or sys.stdout
     start = time.perf_counter()
-    with patched_environ(local_environment(runs_dir)):
+    parallel_tasks = min(parallelism, len(configs), LOCAL_PARALLEL_TASKS)
+    with patched_environ(local_environment(runs_dir, parallel_tasks)):
         _prepare_runs_dir(runs_dir, experiment)
         claims = [_open_parent_run(cfg, cfg.name, experiment, terminal) for cfg in configs]
         configs = [c.model_copy(update={"name": k.name})
