@@ -178,7 +178,7 @@ def execute_locally(
         raise_on_error=True,
     )
     warnings.filterwarnings("ignore", message=".*no effect in the current local runner")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    quiet_mlflow()
     print(f"alseg: {banner}; log: {log_path}", file=terminal, flush=True)
     with open(log_path, "a") as log:
         tee = ProgressTee(log, terminal, display_names(spec))
@@ -206,9 +206,18 @@ def _open_parent_run(cfg: ExperimentConfig, run_name: str, experiment: str,
     return claim
 
 
+def quiet_mlflow() -> None:
+    """Keep MLflow's INFO lines (store creation, migrations) off the terminal: MLflow sets its
+    logger to INFO when imported, so import it first."""
+    import mlflow  # noqa: F401
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
 def _prepare_runs_dir(runs_dir: Path, experiment: str) -> None:
     """Fail early with one line when the runs folder is not writable or MLflow is unreachable;
     create the MLflow store and experiment once under a lock (runs may start concurrently)."""
+    quiet_mlflow()
     storage.ensure_writable(runs_dir)
     storage.remove_stale_temps(runs_dir / "pipeline_root")
     runs.check_reachable()
