@@ -22,9 +22,11 @@ def enabled() -> bool:
 
 
 def _client() -> Any:
+    """A client of the store MLFLOW_TRACKING_URI names (explicitly: a URI set earlier in the
+    process with mlflow.set_tracking_uri would otherwise win over the environment)."""
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient()
+    return MlflowClient(os.environ.get("MLFLOW_TRACKING_URI"))
 
 
 def _experiment_id(client: Any, experiment: str) -> str:

@@ -10,6 +10,14 @@ REPO = Path(__file__).parents[1]
 CAMVID = Path(os.environ.get("ALSEG_CAMVID", REPO.parent / "shared" / "data" / "camvid"))
 
 
+@pytest.fixture(autouse=True)
+def _own_mlflow_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI in os.environ, where the next
+    test's runs would find it and log into this test's store: every test starts without it
+    and leaves the environment as it found it (monkeypatch restores at teardown)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 def write_folder_dataset(
     root: Path,
     n_train: int = 6,

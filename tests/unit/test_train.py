@@ -81,7 +81,14 @@ def test_training_is_deterministic_for_a_seed() -> None:
 
 class FixedLogits(torch.nn.Module):
     """Returns the same logits for every image: class 0 certain on the left half, uniform
-    over 2 classes on the right half."""
+    over 2 classes on the right half. Like DeepLabV3Plus it has a parameter (whose device
+    to_input follows) and an input normalisation."""
+
+    input_norm = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = torch.zeros(x.shape[0], 2, x.shape[2], x.shape[3])
