@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alseg.cluster import ClusterProfile
+from alseg.weights import named_weights
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -118,12 +119,26 @@ class AcquisitionConfig(Strict):
 
 
 class ModelConfig(Strict):
-    backbone: Literal["mobilenet_v2", "resnet50", "resnet101"] = "mobilenet_v2"
+    backbone: Literal["mobilenet_v2", "resnet50", "resnet101", "efficientnet_lite0"] = (
+        "mobilenet_v2"
+    )
     head: Literal["linear", "cosine"] = "linear"
     temperature: Annotated[float, Field(gt=0)] = 0.1
     output_stride: Literal[8, 16] = 16
     separable: bool = True
-    pretrained: str | None = Field(None, description="local path or s3:// URI of a state_dict")
+    pretrained: str | None = Field(
+        None,
+        description="weights shipped in an installed package, by name (alseg.weights: "
+        "efficientnet_lite0 + imagenet), or a local path / s3:// URI of a state_dict",
+    )
+
+    @model_validator(mode="after")
+    def _pretrained_available(self) -> ModelConfig:
+        try:
+            named_weights(self.backbone, self.pretrained)
+        except ValueError as err:
+            raise ValueError(f"pretrained: {err}") from None
+        return self
 
 
 class TrainConfig(Strict):
@@ -157,10 +172,42 @@ class TrainConfig(Strict):
 
 
 class BudgetConfig(Strict):
+    """Clicks per round: ``initial_clicks`` in round 0 and ``clicks_per_round`` after, or a
+    ``schedule`` of cumulative clicks (round r tops the labelled set up to schedule[r])."""
+
     rounds: Annotated[int, Field(ge=1, le=50)] = 3
     initial_clicks: PositiveInt = 200
     clicks_per_round: PositiveInt = 200
+    schedule: tuple[PositiveInt, ...] | None = Field(
+        None, description="cumulative clicks after each round (increasing); sets rounds"
+    )
     overshoot: bool = Field(False, description="keep the region that crosses the budget")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rounds_from_schedule(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("schedule") and "rounds" not in data:
+            data = {**data, "rounds": len(data["schedule"])}
+        return data
+
+    @model_validator(mode="after")
+    def _schedule_rises(self) -> BudgetConfig:
+        if self.schedule is None:
+            return self
+        if len(self.schedule) != self.rounds:
+            raise ValueError(f"schedule has {len(self.schedule)} entries, rounds is "
+                             f"{self.rounds}; drop rounds (the schedule sets it)")  # fmt: skip
+        if any(b <= a for a, b in zip(self.schedule, self.schedule[1:], strict=False)):
+            raise ValueError(f"schedule must increase round over round, got {self.schedule}")
+        return self
+
+
+def round_clicks(budget: dict[str, Any], round_index: int, spent: int) -> int:
+    """Clicks to spend in ``round_index`` (budget: BudgetConfig as a dict; ``spent``: clicks
+    already labelled): schedule[r] - spent, or initial_clicks / clicks_per_round."""
+    if budget.get("schedule"):
+        return max(0, budget["schedule"][round_index] - spent)
+    return budget["initial_clicks"] if round_index == 0 else budget["clicks_per_round"]
 
 
 class ExperimentConfig(Strict):

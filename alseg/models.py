@@ -1,7 +1,8 @@
-"""DeepLabv3+ on torchvision backbones, built from scratch (ALGORITHMS.md §5.1).
+"""DeepLabv3+ on torchvision and timm backbones (ALGORITHMS.md §5.1).
 
-Nothing is ever downloaded: every torchvision constructor is called with ``weights=None``;
-pretrained weights come only from a local file through :func:`load_pretrained`.
+Nothing is ever downloaded: every torchvision / timm constructor is called without weights;
+pretrained weights come only from a local file (:func:`load_pretrained`) or from a package that
+ships them (:mod:`alseg.weights`, e.g. ``efficientnet_lite0`` + ``imagenet``).
 
 Architecture (Chen et al. 2018), for an input ``x (B, 3, H, W)``:
 
@@ -12,7 +13,8 @@ Architecture (Chen et al. 2018), for an input ``x (B, 3, H, W)``:
   every later depthwise conv is dilated by the stride removed so far (the block whose stride was
   removed keeps the previous dilation). ResNet-50/101: ``replace_stride_with_dilation`` =
   [False, False, True] (os 16) or [False, True, True] (os 8); low = layer1 (256), high = layer4
-  (2048).
+  (2048). EfficientNet-Lite0 (timm ``efficientnet_lite0``, ``features_only``): low = stage 1
+  (24 channels, stride 4), high = the last stage (320 channels, stride os, dilated past it).
 - ASPP on ``high``: a 1x1 branch, three 3x3 atrous branches with rates (6, 12, 18) at os 16 and
   (12, 24, 36) at os 8, and image pooling (global mean -> 1x1 -> upsampled); 256 channels each,
   BN + ReLU; concat (1280) -> 1x1 to 256 + BN + ReLU + Dropout(0.1).
@@ -27,7 +29,9 @@ Architecture (Chen et al. 2018), for an input ``x (B, 3, H, W)``:
   apply ``softmax(dim=1)``; the temperature is already inside the cosine logits.
 
 Initialisation: every conv (and the cosine class weights) kaiming-normal (fan_out, relu), conv
-biases 0, BatchNorm weight 1 / bias 0; deterministic under ``torch.manual_seed``.
+biases 0, BatchNorm weight 1 / bias 0; deterministic under ``torch.manual_seed``. The model's
+``input_norm`` (mean, std) is the normalisation its backbone weights expect
+(:func:`alseg.weights.input_norm`); :func:`alseg.train.to_input` applies it.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import mobilenet_v2, resnet50, resnet101
 
-BACKBONES: tuple[str, ...] = ("mobilenet_v2", "resnet50", "resnet101")
+from alseg.weights import IMAGENET_NORM, Norm, PackagedWeights, input_norm, named_weights
+
 HEADS: tuple[str, ...] = ("linear", "cosine")
 OUTPUT_STRIDES: tuple[int, ...] = (8, 16)
 
@@ -272,6 +277,63 @@ class ResNetBackbone(nn.Module):
         return low, self.layer4(self.layer3(self.layer2(low)))
 
 
+class TimmBackbone(nn.Module):
+    """A timm model with ``features_only`` -> (low (B, C_low, H/4, W/4), high (B, C_high, H/os,
+    W/os)); strides past ``output_stride`` become dilation (timm's own scheme). Parameter names
+    are timm's under ``body.`` (``body.conv_stem.weight``, ``body.blocks.0.0...``)."""
+
+    def __init__(self, name: str, output_stride: int) -> None:
+        super().__init__()
+        _check_choice("output_stride", output_stride, OUTPUT_STRIDES)
+        import timm  # imported only for timm backbones (about 1 s)
+
+        self.name = name
+        self.body = timm.create_model(name, pretrained=False, features_only=True,
+                                      out_indices=(1, 4), output_stride=output_stride)  # fmt: skip
+        self.low_channels, self.high_channels = self.body.feature_info.channels()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        low, high = self.body(x)
+        return low, high
+
+    def load_packaged(self, weights: PackagedWeights) -> None:
+        """Load packaged ``lukemelas``-layout weights: their tensors (without
+        ``num_batches_tracked``) in file order are timm's full-model tensors in its order; the
+        features-only body keeps all but the head (conv_head, bn2, classifier)."""
+        import timm
+
+        path = weights.path()
+        source = [v for k, v in _read_state_dict(path).items() if "num_batches_tracked" not in k]
+        with torch.device("meta"):
+            full = timm.create_model(self.name, pretrained=False)
+        names = [k for k in full.state_dict() if "num_batches_tracked" not in k]
+        if len(names) != len(source):
+            raise ValueError(f"weights file {path!r} holds {len(source)} tensors, timm "
+                             f"'{self.name}' {len(names)}; not the same architecture")  # fmt: skip
+        target = self.body.state_dict()
+        mapped = {}
+        for name, value in zip(names, source, strict=True):
+            if name in target:
+                if value.shape != target[name].shape:
+                    raise ValueError(f"weights file {path!r}: {name} has shape "
+                                     f"{tuple(value.shape)}, timm {tuple(target[name].shape)}")
+                mapped[name] = value
+        missing = [k for k in target if k not in mapped and "num_batches_tracked" not in k]
+        if missing:
+            raise ValueError(f"weights file {path!r} leaves {missing[:3]} of '{self.name}' unset")
+        self.body.load_state_dict(mapped, strict=False)
+
+
+# backbone name -> builder(output_stride); config.ModelConfig.backbone lists the same names
+_BACKBONE_BUILDERS = {
+    "mobilenet_v2": MobileNetV2Backbone,
+    "resnet50": lambda stride: ResNetBackbone("resnet50", stride),
+    "resnet101": lambda stride: ResNetBackbone("resnet101", stride),
+    "efficientnet_lite0": lambda stride: TimmBackbone("efficientnet_lite0", stride),
+}
+BACKBONES: tuple[str, ...] = tuple(_BACKBONE_BUILDERS)
+
+
 # --------------------------------------------------------------------------- model
 
 
@@ -297,7 +359,7 @@ class DeepLabV3Plus(nn.Module):
 
     def __init__(
         self,
-        backbone: MobileNetV2Backbone | ResNetBackbone,
+        backbone: MobileNetV2Backbone | ResNetBackbone | TimmBackbone,
         num_classes: int,
         head: str = "linear",
         temperature: float = 0.1,
@@ -322,6 +384,7 @@ class DeepLabV3Plus(nn.Module):
         else:
             self.classifier = nn.Conv2d(FEATURE_DIM, num_classes, 1, bias=True)
         _init_weights(self)
+        self.input_norm: Norm = IMAGENET_NORM
 
     def forward(
         self, x: torch.Tensor, return_features: bool = False
@@ -358,12 +421,15 @@ def build_model(
     output_stride: int = 16,
     separable: bool = True,
     pretrained: str | None = None,
+    load_weights: bool = True,
 ) -> DeepLabV3Plus:
-    """Build a randomly initialised DeepLabv3+ (never downloads weights).
+    """Build a DeepLabv3+ (never downloads weights).
 
     ``backbone`` in BACKBONES, ``head`` in HEADS, ``output_stride`` in (8, 16); ``temperature``
-    is only used by the cosine head. ``pretrained``: a local state_dict file loaded with
-    :func:`load_pretrained` (full-model or backbone-only).
+    is only used by the cosine head. ``pretrained``: a name of packaged weights for the backbone
+    (:data:`alseg.weights.NAMED_WEIGHTS`, e.g. ``imagenet``) or a local state_dict file loaded
+    with :func:`load_pretrained` (full-model or backbone-only). ``load_weights=False`` keeps the
+    random initialisation but sets ``input_norm`` as the weights would (a checkpoint follows).
     """
     _check_choice("backbone", backbone, BACKBONES)
     _check_choice("head", head, HEADS)
@@ -371,15 +437,20 @@ def build_model(
     _check_num_classes(num_classes)
     if head == "cosine":
         _check_temperature(temperature)
-    net: MobileNetV2Backbone | ResNetBackbone
-    if backbone == "mobilenet_v2":
-        net = MobileNetV2Backbone(output_stride)
-    else:
-        net = ResNetBackbone(backbone, output_stride)
-    model = DeepLabV3Plus(net, num_classes, head, temperature, output_stride, separable)
-    if pretrained is not None:
+    packaged = named_weights(backbone, pretrained)
+    model = DeepLabV3Plus(
+        _BACKBONE_BUILDERS[backbone](output_stride), num_classes, head, temperature,
+        output_stride, separable,
+    )  # fmt: skip
+    model.input_norm = input_norm(backbone, pretrained)
+    if load_weights and packaged is not None:
+        model.backbone.load_packaged(packaged)
+    elif load_weights and pretrained is not None:
         load_pretrained(model, pretrained)
     return model
+
+
+
 
 
 # --------------------------------------------------------------------------- weights

@@ -19,17 +19,32 @@ import torch.nn.functional as F
 from alseg import IGNORE
 from alseg.config import ModelConfig, TrainConfig
 from alseg.losses import mulactseg_loss
-from alseg.models import build_model
-
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+from alseg.models import DeepLabV3Plus, build_model
 
 
-def to_input(images: np.ndarray, device: str) -> torch.Tensor:
-    """uint8 (B, H, W, 3) RGB -> normalised float (B, 3, H, W) on ``device``."""
+def to_input(images: np.ndarray, model: DeepLabV3Plus) -> torch.Tensor:
+    """uint8 (B, H, W, 3) RGB -> float (B, 3, H, W) on the model's device, normalised as its
+    backbone weights expect: (x / 255 - mean) / std with ``model.input_norm``."""
+    device = next(model.parameters()).device
+    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in model.input_norm)
     batch = torch.from_numpy(np.array(images)).to(device).permute(0, 3, 1, 2).float()
-    return ((batch / 255.0 - MEAN.to(device)) / STD.to(device)).contiguous(
-        memory_format=torch.channels_last
+    return ((batch / 255.0 - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def model_from_config(
+    model_cfg: ModelConfig, num_classes: int, load_weights: bool = True
+) -> DeepLabV3Plus:
+    """The DeepLabv3+ ``model_cfg`` describes (pretrained weights loaded unless a checkpoint
+    follows: ``load_weights=False``)."""
+    return build_model(
+        model_cfg.backbone,
+        num_classes=num_classes,
+        head=model_cfg.head,
+        temperature=model_cfg.temperature,
+        output_stride=model_cfg.output_stride,
+        separable=model_cfg.separable,
+        pretrained=model_cfg.pretrained,
+        load_weights=load_weights,
     )
 
 
@@ -118,15 +133,7 @@ def train_model(
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = build_model(
-        model_cfg.backbone,
-        num_classes=num_classes,
-        head=model_cfg.head,
-        temperature=model_cfg.temperature,
-        output_stride=model_cfg.output_stride,
-        separable=model_cfg.separable,
-        pretrained=model_cfg.pretrained,
-    )
+    model = model_from_config(model_cfg, num_classes, load_weights=init_state is None)
     if init_state is not None:
         model.load_state_dict(init_state)
     model = model.to(device).to(memory_format=torch.channels_last).train()
@@ -138,7 +145,7 @@ def train_model(
     start = time.perf_counter()
     for step in range(cfg.iterations):
         rows = next(batches)
-        x = to_input(images[target_images[rows]], device)
+        x = to_input(images[target_images[rows]], model)
         for group in optimizer.param_groups:
             group["lr"] = poly_lr(cfg.lr, step, cfg.iterations, cfg.poly_power)
         if region_labels is None:
@@ -175,16 +182,17 @@ def train_model(
 
 @torch.no_grad()
 def predict_batches(
-    model: torch.nn.Module, images: np.ndarray, batch_size: int, device: str
+    model: DeepLabV3Plus, images: np.ndarray, batch_size: int
 ) -> Iterator[tuple[slice, torch.Tensor]]:
     """Stream softmax probabilities over a (memory-mapped) image array.
 
-    Yields (rows, probs (B, C, H, W) float32 on ``device``); memory stays one batch deep.
+    Yields (rows, probs (B, C, H, W) float32 on the model's device); memory stays one batch
+    deep.
     """
     model.eval()
     for start in range(0, len(images), batch_size):
         rows = slice(start, min(start + batch_size, len(images)))
-        logits = model(to_input(images[rows], device))
+        logits = model(to_input(images[rows], model))
         yield rows, torch.softmax(logits.float(), dim=1)
 
 
@@ -199,15 +207,7 @@ def load_checkpoint(folder: str | Path, device: str) -> tuple[torch.nn.Module, d
     """Rebuild the model described by ``model.json`` and load ``model.pt``."""
     folder = Path(folder)
     sidecar = json.loads((folder / "model.json").read_text())
-    model_cfg = ModelConfig(**sidecar["model"])
-    model = build_model(
-        model_cfg.backbone,
-        num_classes=sidecar["num_classes"],
-        head=model_cfg.head,
-        temperature=model_cfg.temperature,
-        output_stride=model_cfg.output_stride,
-        separable=model_cfg.separable,
-    )
+    model = model_from_config(ModelConfig(**sidecar["model"]), sidecar["num_classes"], False)
     state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     return model.to(device).to(memory_format=torch.channels_last).eval(), sidecar

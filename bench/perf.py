@@ -87,7 +87,7 @@ def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, b
 
     def bare_forward(start: int) -> None:
         with torch.no_grad():
-            torch.softmax(model(to_input(images[start : start + batch], "cpu")), 1)
+            torch.softmax(model(to_input(images[start : start + batch], model)), 1)
 
     def stage_batches(policy: str):
         name = "margin" if policy == "pixelpick" else policy
@@ -125,7 +125,7 @@ def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, b
         result[f"score_{policy}_overhead_ms_per_batch"] = 1e3 * np.median(pairs[:, 1] - pairs[:, 0])
         result[f"score_{policy}_over_forward"] = float(np.median(pairs[:, 0] / pairs[:, 1]))
     with torch.no_grad():
-        probs = torch.softmax(model(to_input(images[:batch], "cpu")), 1)
+        probs = torch.softmax(model(to_input(images[:batch], model)), 1)
     result.update(bench_statistics(probs, torch.from_numpy(region_maps[:batch].astype(np.int64))))
     return {"score_pairs_per_policy": len(pairs),
             "forward_img_per_s": batch / float(np.median(np.concatenate(forward_s))),
@@ -159,7 +159,7 @@ def bench_train(
     model = build_model("mobilenet_v2", num_classes=num_classes).train()
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = to_input(images[:batch], "cpu")
+    x = to_input(images[:batch], model)
     y = torch.from_numpy(labels[:batch].astype(np.int64))
 
     def bare_step() -> None:

@@ -28,7 +28,7 @@ from alseg.acquisition.oreal import (
 )
 from alseg.acquisition.policies import region_scores
 from alseg.acquisition.select import random_scores, select_under_budget
-from alseg.config import LabelConfig
+from alseg.config import LabelConfig, round_clicks
 from alseg.data.prepared import PreparedDataset
 from alseg.stages import pixels
 from alseg.stages.common import read_json, region_keys, round_seed, write_json
@@ -108,30 +108,29 @@ def _queries(
 def run_init(
     params: dict, prepared_dir: str | Path, regions_dir: str | Path, out_dir: str | Path
 ) -> dict:
-    """Round 0: price every region, then pick ``budget.initial_clicks`` worth at random."""
+    """Round 0: price every region, then pick round 0's clicks (``budget.initial_clicks`` or
+    ``budget.schedule[0]``) worth at random."""
     prepared_dir, regions_dir = Path(prepared_dir), Path(regions_dir)
     table, maps = _regions(regions_dir)
     budget, label_type = params["budget"], params["label"]["type"]
+    clicks = round_clicks(budget, 0, spent=0)
     if is_pixel_pool(regions_dir):  # every non-void pixel costs one click
         costs = np.zeros(0, np.int32)
         pool_cost = int(np.count_nonzero(np.asarray(maps) >= 0))
-        queries = pixels.initial_queries(maps, budget["initial_clicks"],
-                                         round_seed(params["seed"], 0))  # fmt: skip
+        queries = pixels.initial_queries(maps, clicks, round_seed(params["seed"], 0))
     else:
         costs = region_costs(label_settings(params), prepared_dir, regions_dir)
         pool_cost = int(costs.sum())
         scores = random_scores(len(table), round_seed(params["seed"], 0))
-        picked = select_under_budget(
-            scores, costs, budget["initial_clicks"], overshoot=budget["overshoot"]
-        )
+        picked = select_under_budget(scores, costs, clicks, overshoot=budget["overshoot"])
         queries = _queries(0, table, picked, scores, costs)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         np.save(tmp / "costs.npy", costs)
         write_table(queries, tmp / "queries.parquet", "queries")
         write_json(tmp / "meta.json", {"pool_cost": pool_cost, "label_type": label_type})
-    clicks = int(np.sum(queries["cost"].to_numpy()))
-    return {"round": 0, "selected": len(queries), "clicks": clicks}
+    spent = int(np.sum(queries["cost"].to_numpy()))
+    return {"round": 0, "selected": len(queries), "clicks": spent}
 
 
 def labeled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
@@ -202,12 +201,13 @@ def run_select(
     ranks one score per region (alseg.acquisition.policies.region_scores). Pixel pools draw
     each image's share uniformly among its scored candidates (PixelPick).
     """
+    labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
+    budget = params["budget"]
+    clicks = round_clicks(budget, round_index, spent=int(pc.sum(labels["cost"]).as_py() or 0))
     if is_pixel_pool(regions_dir):
         scored = read_table(Path(scores_dir) / "scores.parquet", "scores")
         seed = round_seed(params["seed"], round_index, salt=4)
-        queries = pixels.select_queries(
-            scored, round_index, params["budget"]["clicks_per_round"], seed
-        )
+        queries = pixels.select_queries(scored, round_index, clicks, seed)
         with atomic_path(out_dir) as tmp:
             tmp.mkdir()
             write_table(queries, tmp / "queries.parquet", "queries")
@@ -217,11 +217,9 @@ def run_select(
     pool = _pool_statistics(table, Path(scores_dir))
     meta = read_json(Path(scores_dir) / "meta.json")
     costs = np.load(Path(init_dir) / "costs.npy")
-    labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
     labelled = labeled_mask(table, labels)
     eligible = ~labelled & ~np.isnan(pool["score"])
-    acquisition, budget = params["acquisition"], params["budget"]
-    clicks = budget["clicks_per_round"]
+    acquisition = params["acquisition"]
     counts = labelled_class_counts_of(labels, meta["num_classes"])
     background = acquisition["background_class"]
     if acquisition["policy"] == "oreal":

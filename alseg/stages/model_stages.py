@@ -39,6 +39,7 @@ from alseg.train import (
     to_input,
     train_model,
 )
+from alseg.weights import named_weights
 
 
 def num_outputs(num_classes: int, label: LabelConfig) -> int:
@@ -81,7 +82,7 @@ def run_train(
     model_cfg = ModelConfig(**params["model"])
     train_cfg = TrainConfig(**params["train"])
     label = LabelConfig(**params["label"])
-    if model_cfg.pretrained:
+    if model_cfg.pretrained and named_weights(model_cfg.backbone, model_cfg.pretrained) is None:
         model_cfg = model_cfg.model_copy(
             update={"pretrained": str(storage.local_path(model_cfg.pretrained))}
         )
@@ -129,11 +130,10 @@ def evaluate_model(
     labels: np.ndarray,
     num_classes: int,
     batch_size: int,
-    device: str,
 ) -> dict:
     """mIoU / per-class IoU / pixel accuracy of ``model`` on (images, labels with void = 255)."""
     matrix = ConfusionMatrix(num_classes, IGNORE)
-    for rows, probs in predict_batches(model, images, batch_size, device):
+    for rows, probs in predict_batches(model, images, batch_size):
         # argmax over the dataset's classes only (an 'undefined' output is never predicted)
         matrix.update(probs[:, :num_classes].argmax(1).cpu().numpy(), np.asarray(labels[rows]))
     return matrix.compute()
@@ -164,7 +164,6 @@ def run_evaluate(
         data.labels(split),
         data.num_classes,
         TrainConfig(**params["train"]).eval_batch_size,
-        device,
     )
     summary = read_json(Path(labels_dir) / "summary.json")
     labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
@@ -239,7 +238,7 @@ def region_score_batches(
             stats = RegionStatistics(torch.where(present, torch.from_numpy(noise), torch.nan))
         else:
             with torch.no_grad():
-                probs = torch.softmax(model(to_input(images[rows], device)).float(), dim=1)
+                probs = torch.softmax(model(to_input(images[rows], model)).float(), dim=1)
             if acquisition.policy == "pixbal":
                 prior.update(probs)
             stats = region_statistics(probs, regions, n_regions, acquisition.policy,

@@ -112,6 +112,6 @@ def pixel_score_batches(
             uncertainty = torch.rand(region_map.shape, generator=generator).to(device)
         else:
             with torch.no_grad():
-                probs = torch.softmax(model(to_input(images[batch], device)).float(), dim=1)
+                probs = torch.softmax(model(to_input(images[batch], model)).float(), dim=1)
             uncertainty = pixel_uncertainty(probs, acquisition.policy)
         yield _batch_candidates(start, uncertainty, excluded, acquisition.top_fraction)

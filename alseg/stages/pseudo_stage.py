@@ -45,7 +45,7 @@ def pseudo_labels(
     out = np.full(maps.shape, IGNORE, np.uint8)
     for start in range(0, len(images), batch_size):
         rows = slice(start, min(start + batch_size, len(images)))
-        logits, features = model(to_input(images[rows], device), return_features=True)
+        logits, features = model(to_input(images[rows], model), return_features=True)
         probs = torch.softmax(logits.float() * (temperature or 1.0), dim=1)
         for k in range(probs.shape[0]):
             image = start + k

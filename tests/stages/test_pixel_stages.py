@@ -102,7 +102,7 @@ def _assert_candidates_are_the_most_uncertain(tmp: Path, policy: str, scored, la
     model, _ = load_checkpoint(tmp / "model", "cpu")
     images = PreparedDataset.open(tmp / "prepared").images("train")
     with torch.no_grad():
-        probs = torch.softmax(model(to_input(images, "cpu")).float(), dim=1)
+        probs = torch.softmax(model(to_input(images, model)).float(), dim=1)
     u = pixel_uncertainty(probs, policy).reshape(len(images), -1).numpy()
     u[(gt == 255).reshape(len(images), -1)] = -np.inf
     u[labels["image_index"].to_numpy(), labels["region_id"].to_numpy()] = -np.inf

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 from torchvision.models import mobilenet_v2, resnet50
 
+from alseg.config import ModelConfig
 from alseg.models import (
     BACKBONES,
     HEADS,
@@ -32,8 +34,10 @@ def _seeded(seed: int = 0, **kwargs: object) -> DeepLabV3Plus:
 
 
 def test_constants() -> None:
-    assert BACKBONES == ("mobilenet_v2", "resnet50", "resnet101")
+    assert BACKBONES == ("mobilenet_v2", "resnet50", "resnet101", "efficientnet_lite0")
     assert HEADS == ("linear", "cosine")
+    # the config (torch-free) lists the same backbones as the model registry
+    assert typing.get_args(ModelConfig.model_fields["backbone"].annotation) == BACKBONES
 
 
 @pytest.mark.parametrize(("output_stride", "high_hw"), [(16, (4, 6)), (8, (8, 12))])
