@@ -84,10 +84,11 @@ def arm_config(arm: Arm, seed: int, data_root: str | None = None):
 
 
 def config_hash(cfg) -> str:
-    """sha256[:12] of the config without name, seed, data root and cluster settings: rows of one
-    setting share it across seeds, machines and dataset locations."""
-    dumped = cfg.model_dump(mode="json", exclude={"name", "seed", "cluster"})
-    dumped["data"].pop("root", None)
+    """sha256[:12] of the settings that differ from the defaults, without name, seed, data root
+    and cluster settings: rows of one setting share it across seeds, machines, dataset locations
+    and later versions that add config fields (at their defaults)."""
+    dumped = cfg.model_dump(mode="json", exclude={"name", "seed", "cluster"}, exclude_defaults=True)
+    dumped.get("data", {}).pop("root", None)
     return hashlib.sha256(json.dumps(dumped, sort_keys=True).encode()).hexdigest()[:12]
 
 
