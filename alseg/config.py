@@ -160,6 +160,10 @@ class TrainConfig(Strict):
     iterations: PositiveInt = 150
     batch_size: PositiveInt = 8
     lr: Annotated[float, Field(gt=0)] = 0.01
+    head_lr_scale: Annotated[float, Field(gt=0)] = Field(
+        1.0, description="lr of ASPP, decoder and classifier = head_lr_scale x lr (the seeds "
+        "use 10 with pretrained backbones)",
+    )
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
     weight_decay: Annotated[float, Field(ge=0)] = 1e-4
     poly_power: Annotated[float, Field(ge=0)] = 0.9

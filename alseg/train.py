@@ -99,6 +99,14 @@ def poly_lr(base_lr: float, step: int, total: int, power: float) -> float:
     return base_lr * (1 - step / total) ** power
 
 
+def sgd(model: DeepLabV3Plus, cfg: TrainConfig) -> torch.optim.SGD:
+    """SGD over two parameter groups: the backbone at lr and the head (ASPP, decoder,
+    classifier) at ``cfg.head_lr_scale`` x lr; each group's ``scale`` multiplies the schedule."""
+    groups = [{"params": list(model.backbone_parameters()), "scale": 1.0},
+              {"params": list(model.head_parameters()), "scale": cfg.head_lr_scale}]  # fmt: skip
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[np.ndarray]:
     """Full batches of indices drawn from back-to-back shuffled epochs (always ``batch_size``
     rows, wrapping into the next epoch; BatchNorm in ASPP pooling needs at least 2)."""
@@ -137,9 +145,7 @@ def train_model(
     if init_state is not None:
         model.load_state_dict(init_state)
     model = model.to(device).to(memory_format=torch.channels_last).train()
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-    )
+    optimizer = sgd(model, cfg)
     batches = _batches(len(target_images), cfg.batch_size, generator)
     losses: list[float] = []
     start = time.perf_counter()
@@ -147,7 +153,7 @@ def train_model(
         rows = next(batches)
         x = to_input(images[target_images[rows]], model)
         for group in optimizer.param_groups:
-            group["lr"] = poly_lr(cfg.lr, step, cfg.iterations, cfg.poly_power)
+            group["lr"] = group["scale"] * poly_lr(cfg.lr, step, cfg.iterations, cfg.poly_power)
         if region_labels is None:
             y = torch.from_numpy(targets[rows].astype(np.int64)).to(device)
             x, y = augment_batch(x, y, cfg, generator)
