@@ -25,9 +25,7 @@ pytestmark = pytest.mark.slow
 
 
 def parents(experiment: str) -> list[str]:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient()
+    client = tracking._client()  # the store MLFLOW_TRACKING_URI names
     runs = client.search_runs(
         [tracking.experiment_id(experiment)],
         filter_string=f"tags.`{tracking.ROUND_TAG}` = 'parent'",
