@@ -367,7 +367,8 @@ def _claims(by_arm: dict, full: tuple | None, pool: int) -> dict[str, str]:
     if full:
         best, best_pct = None, -1.0
         for arm in region_arms:
-            at5 = [r for s in by_arm[arm].values() for r in s if _pct(r, pool) <= 5.0 + 1e-9]
+            # at most 5% of the pool's clicks (5.05: the schedule rounds 5% to whole clicks)
+            at5 = [r for s in by_arm[arm].values() for r in s if _pct(r, pool) <= 5.05]
             if at5:
                 top = max(r["clicks"] for r in at5)
                 value = np.mean([100 * r["miou"] for r in at5 if r["clicks"] == top])

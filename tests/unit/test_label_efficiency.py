@@ -104,3 +104,15 @@ def test_plot_has_a_line_per_arm(tmp_path: Path) -> None:
     # matplotlib's first two line colours (C0 blue, C1 orange) are drawn
     for colour in ((31, 119, 180), (255, 127, 14)):
         assert (np.abs(image.astype(int) - colour).sum(-1) < 30).sum() > 50
+
+
+def test_claim_a_counts_the_rounded_five_percent_point() -> None:
+    """The schedule's 5% point is 3,028 clicks of a 60,546-region pool (5.001%): it counts."""
+    pool = 60546
+    rows = [_row("full", 0, 0, 10**9, 0.50, pool=pool),
+            _row("entropy", 0, 0, 606, 0.30, pool=pool), _row("entropy", 0, 1, 3028, 0.48,
+                                                              pool=pool),
+            _row("entropy", 0, 2, 6056, 0.49, pool=pool)]  # fmt: skip
+    claims = bench.report(rows)["claims"]
+    assert claims["a"] == ("best arm at <= 5% of the pool's clicks: entropy at 96.0% of full "
+                           "supervision -> confirmed")  # fmt: skip
