@@ -407,7 +407,7 @@ def _claims(by_arm: dict, full: tuple | None, pool: int) -> dict[str, str]:
         ok = pct >= 90 and px < 0.1
         claims["e"] = (f"PixelPick at {pct:.1f}% of full with {px:.3f}% of the pixels labelled "
                        f"-> {'confirmed' if ok else 'not confirmed'}")  # fmt: skip
-    return claims
+    return {key: claims.get(key, "no data") for key in "abcde"}
 
 
 def plot_curves(result: dict, path: Path) -> None:
