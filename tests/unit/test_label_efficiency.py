@@ -116,3 +116,12 @@ def test_claim_a_counts_the_rounded_five_percent_point() -> None:
     claims = bench.report(rows)["claims"]
     assert claims["a"] == ("best arm at <= 5% of the pool's clicks: entropy at 96.0% of full "
                            "supervision -> confirmed")  # fmt: skip
+
+
+def test_convergence_gap_gates_the_al_arms() -> None:
+    hashes = {"full": "h-full", "full-2x": "h-full-2x"}
+    rows = [_row("full", 0, 0, 10**9, 0.5063)]
+    assert bench.convergence_gap(rows, hashes) is None  # not measured yet
+    rows.append(_row("full-2x", 0, 0, 10**9, 0.5251))
+    assert bench.convergence_gap(rows, hashes) == pytest.approx(1.88)  # > 1: AL arms wait
+    assert bench.convergence_gap(rows, {"full": "h-full", "full-2x": "other"}) is None
