@@ -246,7 +246,8 @@ class BudgetConfig(Strict):
             return self
         if len(self.schedule) != self.rounds:
             raise ValueError(f"schedule has {len(self.schedule)} entries, rounds is "
-                             f"{self.rounds}; drop rounds (the schedule sets it)")  # fmt: skip
+                             f"{self.rounds} (perhaps from a base: preset); set rounds to "
+                             f"{len(self.schedule)}")  # fmt: skip
         if any(b <= a for a, b in zip(self.schedule, self.schedule[1:], strict=False)):
             raise ValueError(f"schedule must increase round over round, got {self.schedule}")
         return self
