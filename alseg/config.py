@@ -17,7 +17,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializeAsAny,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -187,10 +189,13 @@ class ModelConfig(Strict):
 
 
 class TrainConfig(Strict):
-    trainer: Literal["supervised", "mulactseg"] = Field(
+    trainer: str = Field(
         "supervised",
-        description="supervised: CE on labelled pixels; mulactseg: merged-positive "
-        "+ prototypical-pixel losses on multi-class region labels (stage 1)",
+        description="a trainer registered in alseg.trainers: supervised (CE on labelled "
+        "pixels), mulactseg (multi-class region labels, stage 1), s4al (semi-supervised)",
+    )
+    settings: SerializeAsAny[BaseModel] | None = Field(
+        None, exclude=True, description="the trainer's settings (its block, e.g. s4al: {...})"
     )
     loss_weights: tuple[float, float, float] = Field(
         (16.0, 8.0, 1.0), description="mulactseg: single-class CE, multi-class MP, PP weights"
@@ -219,6 +224,57 @@ class TrainConfig(Strict):
         False, description="start each round (and stage 2) from the latest stage-1 model"
     )
     eval_batch_size: PositiveInt = 16
+
+    @field_validator("trainer")
+    @classmethod
+    def _registered_trainer(cls, name: str) -> str:
+        from alseg.trainers import trainer_names
+
+        if name not in trainer_names():
+            raise ValueError(f"unknown trainer '{name}' (expected one of {trainer_names()})")
+        return name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trainer_settings(cls, data: Any) -> Any:
+        """A trainer's settings sit under its name (``s4al: {...}``), validated by its settings
+        model (alseg.trainers.settings) and kept as ``settings`` (defaults filled in) when it is
+        the chosen trainer; a trainer without settings takes no block."""
+        from alseg.trainers import TRAINERS
+
+        if not isinstance(data, dict) or "settings" in data:
+            return data
+        data = dict(data)
+        name = data.get("trainer", "supervised")
+        blocks = {key: data.pop(key) for key in list(data) if key in TRAINERS}
+        settings = {key: _trainer_block(key, block) for key, block in blocks.items()}
+        if name in TRAINERS and TRAINERS[name].settings is not None:
+            data["settings"] = settings.get(name) or _trainer_block(name, {})
+        return data
+
+    @model_serializer(mode="wrap")
+    def _dump_trainer_block(self, handler: Any, info: Any) -> dict[str, Any]:
+        """``settings`` dumps under the trainer's name; no block for a trainer without
+        settings (so their stages keep the cache keys they had before settings existed)."""
+        dumped = handler(self)
+        if self.settings is not None:
+            dumped[self.trainer] = self.settings.model_dump(mode=info.mode)
+        return dumped
+
+
+def _trainer_block(name: str, block: Any) -> BaseModel:
+    """``train.<name>``: the trainer's settings model; a ValueError naming the field."""
+    from alseg.trainers import TRAINERS
+
+    model = TRAINERS[name].settings
+    if model is None:
+        raise ValueError(f"{name}: trainer '{name}' has no settings")
+    try:
+        return model.model_validate(block or {})
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in (name, *first["loc"]))
+        raise ValueError(f"{field}: {first['msg']}") from None
 
 
 class BudgetConfig(Strict):

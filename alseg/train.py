@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,9 +18,10 @@ import torch.nn.functional as F
 
 from alseg import IGNORE
 from alseg.config import ModelConfig, TrainConfig
-from alseg.losses import mulactseg_loss
 from alseg.models import DeepLabV3Plus, build_model
-from alseg.progress import progress
+
+if TYPE_CHECKING:
+    from alseg.trainers.base import UnlabelledStream
 
 
 def to_input(images: np.ndarray, model: DeepLabV3Plus) -> torch.Tensor:
@@ -121,7 +122,7 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[np
 
 def train_model(
     images: np.ndarray,
-    targets: np.ndarray,
+    targets: np.ndarray | None,
     target_images: np.ndarray,
     num_classes: int,
     model_cfg: ModelConfig,
@@ -131,50 +132,31 @@ def train_model(
     init_state: dict | None = None,
     log_every: int = 50,
     region_labels: tuple[np.ndarray, np.ndarray] | None = None,
+    trainer: str | None = None,
+    unlabelled: UnlabelledStream | None = None,
 ) -> tuple[torch.nn.Module, dict]:
-    """Train a fresh (or warm-started) model on the labelled images.
+    """Train a fresh (or warm-started) model on the labelled images with a registered trainer
+    (``trainer``, default ``cfg.trainer``; alseg.trainers).
 
     images uint8 (N, H, W, 3) (memory-mapped pool); targets uint8 (K, H, W) with 255 = unlabelled;
-    target_images int (K,) = row of ``images`` for each target. With ``region_labels`` =
-    (region maps int (K, H, W), region classes bool (K, R, C)) the loss is MulActSeg's stage-1
-    objective (merged positive + prototypical pixel, ``cfg.loss_weights``) on multi-class
-    region labels instead of cross-entropy on ``targets``. Returns (model, stats).
+    target_images int (K,) = row of ``images`` for each target; ``region_labels`` = (region maps
+    int (K, H, W), region classes bool (K, R, C)) for the ``mulactseg`` trainer; ``unlabelled``:
+    the pool's unlabelled stream for trainers that use one. Returns (model, stats).
     """
+    from alseg.trainers import get_trainer
+    from alseg.trainers.base import LabelledSet
+
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = model_from_config(model_cfg, num_classes, load_weights=init_state is None)
     if init_state is not None:
         model.load_state_dict(init_state)
     model = model.to(device).to(memory_format=torch.channels_last).train()
-    optimizer = sgd(model, cfg)
-    batches = _batches(len(target_images), cfg.batch_size, generator)
-    losses: list[float] = []
-    counter = progress(total=cfg.iterations, unit="iter", disable=not log_every)
-    start = time.perf_counter()
-    for step in range(cfg.iterations):
-        rows = next(batches)
-        x = to_input(images[target_images[rows]], model)
-        for group in optimizer.param_groups:
-            group["lr"] = group["scale"] * poly_lr(cfg.lr, step, cfg.iterations, cfg.poly_power)
-        if region_labels is None:
-            y = torch.from_numpy(targets[rows].astype(np.int64)).to(device)
-            x, y = augment_batch(x, y, cfg, generator)
-            loss = criterion(model(x), y)
-        else:
-            maps, classes = region_labels
-            y = torch.from_numpy(maps[rows].astype(np.int64)).to(device)
-            x, y = augment_batch(x, y, cfg, generator, pad_value=-1)
-            region_classes = torch.from_numpy(classes[rows]).to(device)
-            loss, _ = mulactseg_loss(model(x), y, region_classes, *cfg.loss_weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if log_every:  # progress lines show the mean loss of the last log_every steps
-            counter.set_postfix_str(f"loss {np.mean(losses[-log_every:]):.4f}", refresh=False)
-        counter.update()
-    counter.close()
-    seconds = time.perf_counter() - start
+    labelled = LabelledSet(images, targets, target_images, region_labels)
+    model, run = get_trainer(trainer or cfg.trainer).fit(
+        model, labelled, unlabelled, cfg, generator, log_every
+    )
+    losses, seconds = run.pop("losses"), run.pop("seconds")
     if not math.isfinite(losses[-1]):
         raise FloatingPointError(f"training diverged: loss {losses[-1]} (lower train.lr)")
     stats = {
@@ -183,6 +165,7 @@ def train_model(
         "train_seconds": round(seconds, 2),
         "seconds_per_step": round(seconds / cfg.iterations, 4),
         "labeled_images": int(len(target_images)),
+        **run,
     }
     return model.eval(), stats
 

@@ -39,6 +39,8 @@ from alseg.train import (
     to_input,
     train_model,
 )
+from alseg.trainers import get_trainer
+from alseg.trainers.base import unlabelled_stream
 from alseg.weights import named_weights
 
 
@@ -62,6 +64,16 @@ def region_labels_of(
     return np.asarray(maps[target_images]), classes
 
 
+def fully_labelled_images(labels_dir: Path, regions_dir: Path) -> np.ndarray:
+    """bool (N,): every region of the image is labelled (pixel pools: never)."""
+    table = read_table(regions_dir / "regions.parquet", "regions")
+    n_images = len(np.load(regions_dir / "train_regions.npy", mmap_mode="r"))
+    labels = read_table(labels_dir / "labels.parquet", "labels")
+    per_image = np.bincount(table["image_index"].to_numpy(), minlength=n_images)
+    labelled = np.bincount(labels["image_index"].to_numpy(), minlength=n_images)
+    return (per_image > 0) & (labelled >= per_image)
+
+
 def run_train(
     params: dict,
     round_index: int,
@@ -77,6 +89,10 @@ def run_train(
     Stage 1 trains on the oracle's labels in ``labels_dir``: cross-entropy on its rendered
     targets, or MulActSeg's stage-1 losses on multi-class region labels (needs ``regions_dir``).
     Stage 2 (MulActSeg) trains with cross-entropy on the pseudo-labels in ``labels_dir``.
+    The registered trainer (alseg.trainers) says what else it reads: region labels, or the
+    unlabelled stream (pool images not fully labelled). ``model.pt`` is the trainer's
+    reported model (S4AL: the teacher by default; ``reported_model`` in ``model.json``), so
+    evaluate and score use the same one.
     """
     device = resolve_device(params["device"])
     model_cfg = ModelConfig(**params["model"])
@@ -95,18 +111,23 @@ def run_train(
             f"{labels_dir}: no labelled image to train on (raise budget.initial_clicks)"
         )
     n_outputs = num_outputs(data.num_classes, label)
-    region_labels = None
-    if train_cfg.trainer == "mulactseg" and stage == 1:
-        if regions_dir is None:
-            raise ValueError("trainer 'mulactseg' needs the regions folder (region maps)")
+    name = train_cfg.trainer if stage == 1 else "supervised"  # stage 2: CE on pseudo-labels
+    trainer = get_trainer(name)
+    if (trainer.needs_region_labels or trainer.needs_unlabelled) and regions_dir is None:
+        raise ValueError(f"trainer '{name}' needs the regions folder (region maps)")
+    region_labels = unlabelled = None
+    if trainer.needs_region_labels:
         region_labels = region_labels_of(labels_dir, Path(regions_dir), target_images, n_outputs)
+    if trainer.needs_unlabelled:
+        complete = fully_labelled_images(labels_dir, Path(regions_dir))
+        unlabelled = unlabelled_stream(data.images("train"), targets, target_images, complete)
     init_state = None
     if train_cfg.warm_start and previous_model_dir:
         init_state = checkpoints.load_state(previous_model_dir, n_outputs, model_cfg.backbone)
     model, stats = train_model(
         data.images("train"), targets, target_images, n_outputs, model_cfg, train_cfg,
         seed=round_seed(params["seed"], round_index, salt=1 if stage == 1 else 3), device=device,
-        init_state=init_state, region_labels=region_labels,
+        init_state=init_state, region_labels=region_labels, trainer=name, unlabelled=unlabelled,
     )  # fmt: skip
     sidecar = {
         "round": round_index,

@@ -1,0 +1,47 @@
+"""Trainer registry (torch-free): a trainer turns a model, the labelled set and, when it asks for
+one, an unlabelled stream into a trained model (:mod:`alseg.trainers.base`).
+
+Each trainer is declared once here: the module that implements it (imported when training, as it
+imports torch) and its typed settings (``train.settings``; :mod:`alseg.trainers.settings`), so
+config validation, ``run_train`` and the README read one table. Adding a trainer: one module with
+a ``TRAINER`` object, one line below, its tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from alseg.trainers.base import Trainer
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    """``module`` defines ``TRAINER``; ``settings`` types ``train.settings`` (None: no settings)."""
+
+    module: str
+    settings: type[BaseModel] | None = None
+    description: str = ""
+
+
+TRAINERS: dict[str, TrainerSpec] = {
+    "supervised": TrainerSpec("alseg.trainers.supervised", None, "CE on labelled pixels"),
+    "mulactseg": TrainerSpec("alseg.trainers.mulactseg", None,
+                             "merged-positive + prototypical-pixel losses on multi-class region "
+                             "labels (MulActSeg stage 1)"),
+}  # fmt: skip
+
+
+def trainer_names() -> tuple[str, ...]:
+    return tuple(TRAINERS)
+
+
+def get_trainer(name: str) -> Trainer:
+    """The registered trainer object (imports its module)."""
+    if name not in TRAINERS:
+        raise ValueError(f"unknown trainer '{name}' (expected one of {trainer_names()})")
+    return importlib.import_module(TRAINERS[name].module).TRAINER
