@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from alseg.trainers.settings import S4ALSettings
+
 if TYPE_CHECKING:
     from alseg.trainers.base import Trainer
 
@@ -33,6 +35,9 @@ TRAINERS: dict[str, TrainerSpec] = {
     "mulactseg": TrainerSpec("alseg.trainers.mulactseg", None,
                              "merged-positive + prototypical-pixel losses on multi-class region "
                              "labels (MulActSeg stage 1)"),
+    "s4al": TrainerSpec("alseg.trainers.s4al", S4ALSettings,
+                        "mean teacher + confidence-weighted pseudo-labels + balanced ClassMix on "
+                        "the unlabelled pool (S4AL)"),
 }  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from alseg.train import (
 )
 from alseg.trainers import TRAINERS, get_trainer
 from alseg.trainers.base import Trainer, unlabelled_stream
+from alseg.trainers.settings import S4ALSettings
 
 
 def legacy_train_model(images, targets, target_images, num_classes, model_cfg, cfg, seed,
@@ -97,12 +98,17 @@ def test_every_registered_trainer_loads_and_settings_follow_the_registry() -> No
         cfg = TrainConfig(trainer=name)
         assert (cfg.settings is None) == (spec.settings is None)
     assert "settings" not in TrainConfig().model_dump()  # old configs keep their cache keys
+    cfg = TrainConfig(trainer="s4al", s4al={"replay_size": 7})
+    assert isinstance(cfg.settings, S4ALSettings) and cfg.settings.replay_size == 7
+    assert TrainConfig(**cfg.model_dump(mode="json")) == cfg
 
 
 @pytest.mark.parametrize(
     ("train", "field", "words"),
     [({"trainer": "nope"}, "train.trainer", "unknown trainer 'nope'"),
      ({"trainer": "supervised", "supervised": {"a": 1}}, "train", "has no settings"),
+     ({"trainer": "s4al", "s4al": {"ema_momentum": 1.5}}, "train", "s4al.ema_momentum"),
+     ({"trainer": "s4al", "s4al": {"typo": 1}}, "train", "s4al.typo"),
 ],
 )  # fmt: skip
 def test_bad_trainer_config_names_the_field(train: dict, field: str, words: str) -> None:
