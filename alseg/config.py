@@ -288,6 +288,11 @@ class BudgetConfig(Strict):
         None, description="cumulative clicks after each round (increasing); sets rounds"
     )
     overshoot: bool = Field(False, description="keep the region that crosses the budget")
+    initial_images: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        None,
+        description="round 0 labels every region of this share of the train images "
+        "(S4AL: 0.1) instead of initial_clicks of random regions",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -307,6 +312,14 @@ class BudgetConfig(Strict):
         if any(b <= a for a, b in zip(self.schedule, self.schedule[1:], strict=False)):
             raise ValueError(f"schedule must increase round over round, got {self.schedule}")
         return self
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_initial_images(self, handler: Any) -> dict[str, Any]:
+        """No ``initial_images`` key when unset (the init stage keeps its cache key)."""
+        dumped = handler(self)
+        if dumped.get("initial_images") is None:
+            dumped.pop("initial_images", None)
+        return dumped
 
 
 def round_clicks(budget: dict[str, Any], round_index: int, spent: int) -> int:

@@ -105,11 +105,22 @@ def _queries(
     )
 
 
+def whole_image_rows(
+    image_index: np.ndarray, n_images: int, fraction: float, seed: int
+) -> np.ndarray:
+    """Rows of every region of max(1, round(fraction x n_images)) images drawn uniformly
+    (seeded): round 0 of ``budget.initial_images`` (S4AL: 10% of the images, fully labelled)."""
+    n = max(1, round(fraction * n_images))
+    images = np.random.default_rng(seed).permutation(n_images)[:n]
+    return np.flatnonzero(np.isin(image_index, images))
+
+
 def run_init(
     params: dict, prepared_dir: str | Path, regions_dir: str | Path, out_dir: str | Path
 ) -> dict:
     """Round 0: price every region, then pick round 0's clicks (``budget.initial_clicks`` or
-    ``budget.schedule[0]``) worth at random."""
+    ``budget.schedule[0]``) worth at random, or every region of ``budget.initial_images`` of
+    the images."""
     prepared_dir, regions_dir = Path(prepared_dir), Path(regions_dir)
     table, maps = _regions(regions_dir)
     budget, label_type = params["budget"], params["label"]["type"]
@@ -122,7 +133,12 @@ def run_init(
         costs = region_costs(label_settings(params), prepared_dir, regions_dir)
         pool_cost = int(costs.sum())
         scores = random_scores(len(table), round_seed(params["seed"], 0))
-        picked = select_under_budget(scores, costs, clicks, overshoot=budget["overshoot"])
+        if budget.get("initial_images"):  # whole images (S4AL's initial set)
+            index = table["image_index"].to_numpy()
+            seed = round_seed(params["seed"], 0)
+            picked = whole_image_rows(index, len(maps), budget["initial_images"], seed)
+        else:
+            picked = select_under_budget(scores, costs, clicks, overshoot=budget["overshoot"])
         queries = _queries(0, table, picked, scores, costs)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()

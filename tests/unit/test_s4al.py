@@ -125,6 +125,15 @@ def test_colour_jitter_brightness_then_contrast() -> None:
     assert out[0, 0, 0].tolist() == pytest.approx([0.0, 0.8])
 
 
+def test_whole_image_init_takes_every_region_of_the_drawn_images() -> None:
+    image_index = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    rows = labeling.whole_image_rows(image_index, 4, 0.5, seed=0)
+    images = np.unique(image_index[rows])
+    assert len(images) == 2 and len(rows) == 4  # round(0.5 x 4) images, both cells of each
+    assert rows.tolist() == labeling.whole_image_rows(image_index, 4, 0.5, seed=0).tolist()
+    assert len(labeling.whole_image_rows(image_index, 4, 0.01, seed=0)) == 2  # at least one
+
+
 def test_s4al_fit_reports_the_teacher_and_the_unsupervised_weight() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
@@ -152,13 +161,16 @@ def test_run_train_with_s4al_saves_the_reported_model(folder_dataset: Path, tmp_
     params = {
         "seed": 0, "device": "cpu", "label": {"type": "dominant"},
         "model": ModelConfig().model_dump(),
-        "budget": {"initial_clicks": 6, "clicks_per_round": 4, "overshoot": False},
+        "budget": {"initial_clicks": 6, "clicks_per_round": 4, "overshoot": False,
+                   "initial_images": 0.34},  # 2 of the 6 train images, whole
         "train": TrainConfig(iterations=3, batch_size=2, trainer="s4al",
                              s4al={"warmup_fraction": 0.0}).model_dump(mode="json"),
     }  # fmt: skip
     labeling.run_init(params, tmp_path / "prepared", tmp_path / "regions", tmp_path / "init")
     labeling.run_oracle(params, 0, tmp_path / "init", tmp_path / "prepared", tmp_path / "regions",
                         tmp_path / "init", tmp_path / "labels")  # fmt: skip
+    complete = model_stages.fully_labelled_images(tmp_path / "labels", tmp_path / "regions")
+    assert complete.sum() == 2 and len(complete) == 6
     summary = model_stages.run_train(params, 0, tmp_path / "prepared", tmp_path / "labels",
                                      tmp_path / "model",
                                      regions_dir=tmp_path / "regions")  # fmt: skip
