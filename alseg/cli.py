@@ -7,7 +7,6 @@ with status 2; a failed pipeline task exits with status 1 and names the log.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -121,128 +120,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-STAGE_INPUTS = {
-    "prepare": [],
-    "regions": ["prepared"],
-    "init": ["prepared", "regions"],
-    "oracle": ["queries", "prepared", "regions", "init", "previous_labels?"],
-    "train": ["prepared", "labels", "previous_model?", "regions?"],
-    "pseudo": ["prepared", "regions", "labels", "model"],
-    "evaluate": ["prepared", "model", "labels", "history?"],
-    "score": ["prepared", "regions", "model", "labels?"],
-    "select": ["scores", "init", "labels", "regions"],
-    "report": ["evaluation", "labels", "prepared?", "regions?"],
-}
-
-
 def cmd_step(args: argparse.Namespace) -> int:
-    """Run one stage on folders, exactly as its KFP component does."""
+    """Run one stage on folders, exactly as its KFP component does (``registry.call``)."""
     from alseg import storage
     from alseg.checkpoints import CheckpointError
-    from alseg.config import DataConfig, RegionConfig
     from alseg.data.readers import DataError
-    from alseg.stages import (
-        labeling,
-        model_stages,
-        prepare,
-        pseudo_stage,
-        regions,
-        report,
-        run_stage,
-    )
+    from alseg.stages import registry
     from alseg.tables import TableError
 
     cfg = _config(args)
-    params = json.loads(stage_params(cfg, args.stage))
+    stage = registry.STAGES[args.stage]
     inputs = step_inputs(args.stage, args.input or [])
     storage.ensure_writable(Path(args.out).resolve().parent)
-    get = inputs.get
-    r = args.round
-    calls = {
-        "prepare": lambda: (prepare.run, DataConfig(**params["data"]), args.out),
-        "regions": lambda: (
-            regions.run,
-            RegionConfig(**params["region"]),
-            get("prepared"),
-            args.out,
-            cfg.data.workers,
-        ),
-        "init": lambda: (labeling.run_init, params, get("prepared"), get("regions"), args.out),
-        "oracle": lambda: (
-            labeling.run_oracle,
-            params,
-            r,
-            get("queries"),
-            get("prepared"),
-            get("regions"),
-            get("init"),
-            args.out,
-            get("previous_labels"),
-        ),
-        "train": lambda: (
-            model_stages.run_train,
-            params,
-            r,
-            get("prepared"),
-            get("labels"),
-            args.out,
-            get("previous_model"),
-            get("regions"),
-            args.train_stage,
-        ),
-        "pseudo": lambda: (
-            pseudo_stage.run_pseudo,
-            params,
-            r,
-            get("prepared"),
-            get("regions"),
-            get("labels"),
-            get("model"),
-            args.out,
-        ),
-        "evaluate": lambda: (
-            model_stages.run_evaluate,
-            params,
-            r,
-            get("prepared"),
-            get("model"),
-            get("labels"),
-            args.out,
-            get("history"),
-        ),
-        "score": lambda: (
-            model_stages.run_score,
-            params,
-            r,
-            get("prepared"),
-            get("regions"),
-            get("model"),
-            args.out,
-            get("labels"),
-        ),
-        "select": lambda: (
-            labeling.run_select,
-            params,
-            r,
-            get("scores"),
-            get("init"),
-            get("labels"),
-            get("regions"),
-            args.out,
-        ),
-        "report": lambda: (
-            report.run,
-            params,
-            get("evaluation"),
-            get("labels"),
-            args.out,
-            get("prepared"),
-            get("regions"),
-        ),
-    }
-    fn, *call_args = calls[args.stage]()
+    options = {"stage": args.train_stage} if "stage" in stage.options else {}
+    params = stage_params(cfg, args.stage)
     try:
-        print(run_stage(args.stage, fn, *call_args, round_index=r))
+        print(registry.call(args.stage, params, inputs, args.out, args.round, **options))
     except (ConfigError, DataError, TableError, CheckpointError):
         raise
     except (ValueError, KeyError, IndexError) as err:  # stage checks; other errors keep traces
@@ -257,7 +150,9 @@ class StepFailed(RuntimeError):
 def step_inputs(stage: str, pairs: list[str]) -> dict[str, str]:
     """``--input NAME=FOLDER`` pairs -> {name: folder}; ConfigError naming the option when a
     name is unknown or missing, or a folder does not exist."""
-    names = [n.rstrip("?") for n in STAGE_INPUTS[stage]]
+    from alseg.stages.registry import STAGES
+
+    names = [n.rstrip("?") for n in STAGES[stage].inputs]
     inputs = {}
     for pair in pairs:
         name, sep, folder = pair.partition("=")
@@ -266,8 +161,8 @@ def step_inputs(stage: str, pairs: list[str]) -> dict[str, str]:
         if not Path(folder).is_dir():
             raise ConfigError(f"--input {pair}: folder not found")
         inputs[name] = folder
-    for name in STAGE_INPUTS[stage]:
-        if not name.endswith("?") and name not in inputs:
+    for name in STAGES[stage].required:
+        if name not in inputs:
             raise ConfigError(f"step {stage}: missing --input {name}=FOLDER")
     return inputs
 
@@ -336,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     cluster_cli.add_commands(sub, with_config, _cluster_command)
 
     step = sub.add_parser("step", help="run one stage on local folders")
-    step.add_argument("stage", choices=sorted(STAGE_INPUTS))
+    from alseg.stages.registry import STEP_STAGES
+
+    step.add_argument("stage", choices=sorted(STEP_STAGES))
     with_config(step)
     step.add_argument("--round", type=int, default=0)
     step.add_argument(

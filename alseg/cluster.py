@@ -1,34 +1,30 @@
-"""Running the AL pipeline on a Kubeflow Pipelines cluster: the platform profile.
+"""Running the AL pipeline on a Kubeflow Pipelines cluster: the platform profile (pure config).
 
 ``ClusterProfile`` (pydantic, unknown keys rejected) describes the Kubernetes side: resources per
 stage, GPU type and count on the GPU stages, node selector, tolerations, a memory-backed
 ``/dev/shm``, retries, the S3 credentials Secret, the settings ConfigMap, the pipeline root, the
-run's namespace and ServiceAccount, and the caching policy. ``configure_task(profile)`` turns it
-into the ``configure_task(task, stage)`` hook that ``pipelines.al_experiment.build_pipeline`` calls
-for every task; the settings compile into the IR's container resources, retry policies, caching
-options and the second YAML document (platform spec). The KFP client is ``alseg.kfp_client``.
+run's namespace and ServiceAccount, and the caching policy. Stage names, the default GPU stages
+and the ``data`` caching policy come from the stage registry (``alseg.stages.registry``).
+
+This module imports neither kfp nor the KFP client: ``pipelines.platform.configure_task(profile)``
+applies a profile to the compiled tasks, ``alseg.kfp_client`` talks to the KFP API server.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-if TYPE_CHECKING:
-    from kfp.dsl import PipelineTask
+from alseg.stages.registry import DATA_STAGES, GPU_STAGES, STAGE_NAMES
 
-STAGES = (
-    "configure", "prepare", "regions", "init", "train", "evaluate", "score", "select", "oracle",
-    "pseudo", "report",
-)  # fmt: skip
+STAGES = STAGE_NAMES
 # Caching policies: which stages may take a cached result. "data" keeps the dataset preparation
 # and superpixels (and the config split) and re-runs training, scoring, selection and reports.
 CACHING = {
     "all": STAGES,
-    "data": ("configure", "prepare", "regions"),
+    "data": DATA_STAGES,
     "none": (),
 }
 
@@ -92,7 +88,7 @@ class ClusterProfile(_Strict):
     """
 
     accelerator_type: str = "nvidia.com/gpu"
-    gpu_stages: tuple[str, ...] = ("train", "evaluate", "score", "pseudo")
+    gpu_stages: tuple[str, ...] = GPU_STAGES
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="GPU stages only, e.g. {'nvidia.com/gpu.present': 'true'}"
     )
@@ -162,83 +158,3 @@ class ClusterProfile(_Strict):
         if override is None:
             return base
         return base.model_copy(update=override.model_dump(exclude_unset=True))
-
-
-def configure_task(profile: ClusterProfile) -> Callable[[PipelineTask, str], None]:
-    """The ``configure_task(task, stage)`` hook for ``build_pipeline`` / ``compile_pipeline``.
-
-    Every stage: CPU/memory requests and limits, ``set_retry``, S3 Secret and settings ConfigMap
-    as env, image pull secrets. GPU stages also: accelerator type + count, node selector,
-    tolerations and a ``Memory`` emptyDir ``dshm`` at ``/dev/shm`` (PyTorch DataLoader workers).
-    """
-    from kfp import kubernetes
-
-    def apply(task: PipelineTask, stage: str) -> None:
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
-        res = profile.resources_for(stage)
-        if res.cpu_request is not None:
-            task.set_cpu_request(res.cpu_request)
-        if res.cpu_limit is not None:
-            task.set_cpu_limit(res.cpu_limit)
-        if res.memory_request is not None:
-            task.set_memory_request(res.memory_request)
-        if res.memory_limit is not None:
-            task.set_memory_limit(res.memory_limit)
-        if stage in profile.gpu_stages:
-            task.set_accelerator_type(profile.accelerator_type)
-            task.set_accelerator_limit(res.gpu)
-            for key, value in profile.node_selector.items():
-                kubernetes.add_node_selector(task, label_key=key, label_value=value)
-            for tol in profile.tolerations:
-                kubernetes.add_toleration(
-                    task,
-                    key=tol.key,
-                    operator=tol.operator,
-                    value=tol.value,
-                    effect=tol.effect,
-                    toleration_seconds=tol.toleration_seconds,
-                )
-            kubernetes.empty_dir_mount(
-                task,
-                volume_name="dshm",
-                mount_path="/dev/shm",
-                medium="Memory",
-                size_limit=profile.shm_size,
-            )
-        if profile.retries > 0:
-            task.set_retry(
-                num_retries=profile.retries,
-                backoff_duration=profile.backoff_duration,
-                backoff_factor=profile.backoff_factor,
-                backoff_max_duration=profile.backoff_max_duration,
-            )
-        if profile.secret_name:
-            kubernetes.use_secret_as_env(
-                task,
-                secret_name=profile.secret_name,
-                secret_key_to_env={key: key for key in profile.secret_keys},
-            )
-        if profile.config_map_name:
-            kubernetes.use_config_map_as_env(
-                task,
-                config_map_name=profile.config_map_name,
-                config_map_key_to_env={key: key for key in profile.config_map_keys},
-            )
-        if profile.image_pull_secrets:
-            kubernetes.set_image_pull_secrets(task, list(profile.image_pull_secrets))
-        task.set_caching_options(stage in CACHING[profile.caching])
-
-    return apply
-
-
-# The KFP client moved to alseg.kfp_client (torch-free); these names stay importable from here.
-from alseg.kfp_client import (  # noqa: E402, F401
-    ClusterError,
-    retry,
-    run_url,
-    schedule,
-    six_field_cron,
-    status,
-    submit,
-)

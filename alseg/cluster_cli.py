@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from alseg.cluster import ClusterProfile, configure_task
+from alseg.cluster import ClusterProfile
 from alseg.config import ExperimentConfig, pipeline_config_json
 
 SCHEDULED_RUN_NAME = "{name}-[[ScheduledTime]]"
@@ -57,6 +57,7 @@ def compile_package(
 ) -> Package:
     """Compile CONFIG or GRID with its cluster profile (``caching`` overrides the profile's)."""
     from alseg.runner import compile_pipeline, write_spec
+    from pipelines.platform import configure_task
 
     if is_sweep(source):
         from alseg.sweeps import load_sweep

@@ -26,6 +26,7 @@ from pydantic import (
 
 from alseg.cluster import ClusterProfile
 from alseg.data.classes import RAW_IDS, ClassName, Color, check_class_spec
+from alseg.stages.registry import PARAM_STAGES, STAGES
 from alseg.weights import named_weights
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -469,29 +470,9 @@ def load_config(
         raise ConfigError(_format_validation_error(source or str(path), err)) from None
 
 
+# the config sections each stage reads, from the stage registry (its params, and so its cache key)
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "prepare": ("data",),
-    "regions": ("data", "region"),
-    "init": ("seed", "label", "budget"),
-    "train": ("seed", "device", "model", "train", "label"),
-    "evaluate": ("device", "train", "reference_miou"),
-    "score": ("seed", "device", "acquisition", "train"),
-    "select": ("seed", "label", "budget", "acquisition"),
-    "oracle": ("label",),
-    "pseudo": ("device", "train", "label"),
-    # the report shows the resolved config (all but device and the cluster profile)
-    "report": (
-        "name",
-        "seed",
-        "data",
-        "region",
-        "label",
-        "acquisition",
-        "model",
-        "train",
-        "budget",
-        "reference_miou",
-    ),
+    name: STAGES[name].sections for name in PARAM_STAGES
 }
 # the fields that change the pipeline's DAG (configs sharing them share one compiled pipeline)
 STRUCTURE_FIELDS = ("budget.rounds", "train.warm_start", "train.stage2")
@@ -515,7 +496,7 @@ def split_config(config_json: str, run_name: str = "") -> dict[str, str]:
     ``run_name`` "" = the config's name; ``{name}`` in it stands for the config's name (a sweep
     scheduled as ``{name}-[[ScheduledTime]]`` names each experiment per night)."""
     cfg = parse_config(json.loads(config_json), source="config")
-    params = {stage: stage_params(cfg, stage) for stage in STAGE_SECTIONS}
+    params = {stage: stage_params(cfg, stage) for stage in PARAM_STAGES}
     return {"run_name": (run_name or "{name}").replace("{name}", cfg.name), **params}
 
 

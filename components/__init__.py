@@ -1,5 +1,9 @@
 """KFP components, one per stage: thin wrappers that call ``alseg.stages`` inside the body.
 
+A component's interface (params, round_index, input and output artifacts) and image follow its
+entry in ``alseg.stages.registry``; its body runs the stage through ``registry.call``
+(tests/unit/test_stage_registry.py checks every component against the registry).
+
 Images (built by ``make images``): CPU stages run in ``CPU_IMAGE``, network stages in ``GPU_IMAGE``.
 Override with ``ALSEG_CPU_IMAGE`` / ``ALSEG_GPU_IMAGE`` at compile time: the one configured
 reference that ``alseg submit``/``compile`` and the nightly CronWorkflow (from the
@@ -31,6 +35,13 @@ def image_kind(reference: str) -> str:
             "(check ALSEG_CPU_IMAGE / ALSEG_GPU_IMAGE)"
         )
     return "digest" if match["digest"] else "tag"
+
+
+def image(stage: str) -> str:
+    """The image of a stage: ``CPU_IMAGE`` or ``GPU_IMAGE`` by its kind in the stage registry."""
+    from alseg.stages.registry import STAGES
+
+    return {"cpu": CPU_IMAGE, "gpu": GPU_IMAGE}[STAGES[stage].image]
 
 
 def images_description() -> str:

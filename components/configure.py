@@ -1,17 +1,14 @@
-from typing import NamedTuple
-
 from kfp import dsl
 
-from components import CPU_IMAGE
+from components import image
 
 
-@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
-def configure(config: str, run_name: str) -> NamedTuple(
-    "StageParams",
-    [("run_name", str), ("prepare", str), ("regions", str), ("init", str), ("train", str),
-     ("evaluate", str), ("score", str), ("select", str), ("oracle", str), ("pseudo", str),
-     ("report", str)],
-):  # fmt: skip
+# KFP runs this def's source on its own in the container, so the return annotation imports the
+# outputs itself: run_name, then the params of each stage (alseg.stages.registry.StageParams).
+@dsl.component(base_image=image("configure"), install_kfp_package=False)
+def configure(config: str, run_name: str) -> __import__(
+    "alseg.stages.registry", fromlist=["StageParams"]
+).StageParams:
     """Validate an experiment config and split it into each stage's parameters.
 
     Each stage gets only the sections it reads, so its cache key changes only with them.
@@ -24,6 +21,6 @@ def configure(config: str, run_name: str) -> NamedTuple(
 
     from alseg.config import split_config
     from alseg.stages import run_stage
+    from alseg.stages.registry import StageParams
 
-    params = json.loads(run_stage("configure", split_config, config, run_name))
-    return tuple(params.values())
+    return StageParams(**json.loads(run_stage("configure", split_config, config, run_name)))

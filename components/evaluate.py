@@ -1,10 +1,10 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
-from components import GPU_IMAGE
+from components import image
 
 
-@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=image("evaluate"), install_kfp_package=False)
 def evaluate(
     params: str,
     round_index: int,
@@ -34,20 +34,13 @@ def evaluate(
     import json
 
     from alseg import tracking
-    from alseg.stages import model_stages, run_stage
+    from alseg.stages import registry
 
-    summary = run_stage(
-        "evaluate",
-        model_stages.run_evaluate,
-        json.loads(params),
-        round_index,
-        prepared.path,
-        model.path,
-        labels.path,
-        evaluation.path,
-        history.path if history is not None else None,
-        round_index=round_index,
-    )
+    folders = {
+        "prepared": prepared.path, "model": model.path, "labels": labels.path,
+        "history": history.path if history is not None else None,
+    }  # fmt: skip
+    summary = registry.call("evaluate", params, folders, evaluation.path, round_index)
     result = json.loads(summary)
     scalars = tracking.round_metrics(result)
     for key, value in scalars.items():

@@ -1,10 +1,10 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Output
 
-from components import CPU_IMAGE
+from components import image
 
 
-@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=image("init"), install_kfp_package=False)
 def init_labels(
     params: str, prepared: Input[Dataset], regions: Input[Dataset], init: Output[Dataset]
 ) -> str:
@@ -16,16 +16,7 @@ def init_labels(
         regions: region maps + regions table.
         init: ``costs.npy`` + round-0 ``queries.parquet``.
     """
-    import json
+    from alseg.stages import registry
 
-    from alseg.stages import labeling, run_stage
-
-    return run_stage(
-        "init",
-        labeling.run_init,
-        json.loads(params),
-        prepared.path,
-        regions.path,
-        init.path,
-        round_index=0,
-    )
+    folders = {"prepared": prepared.path, "regions": regions.path}
+    return registry.call("init", params, folders, init.path, round_index=0)

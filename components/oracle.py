@@ -1,10 +1,10 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Output
 
-from components import CPU_IMAGE
+from components import image
 
 
-@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=image("oracle"), install_kfp_package=False)
 def oracle(
     params: str,
     round_index: int,
@@ -27,21 +27,11 @@ def oracle(
         labels: cumulative labels table + training targets + summary.
         previous_labels: the previous round's labels folder.
     """
-    import json
+    from alseg.stages import registry
 
-    from alseg.stages import labeling, run_stage
-
-    previous = previous_labels.path if previous_labels is not None else None
-    return run_stage(
-        "oracle",
-        labeling.run_oracle,
-        json.loads(params),
-        round_index,
-        queries.path,
-        prepared.path,
-        regions.path,
-        init.path,
-        labels.path,
-        previous,
-        round_index=round_index,
-    )
+    folders = {
+        "queries": queries.path, "prepared": prepared.path, "regions": regions.path,
+        "init": init.path,
+        "previous_labels": previous_labels.path if previous_labels is not None else None,
+    }  # fmt: skip
+    return registry.call("oracle", params, folders, labels.path, round_index)

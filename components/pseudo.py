@@ -1,10 +1,10 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
 
-from components import GPU_IMAGE
+from components import image
 
 
-@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=image("pseudo"), install_kfp_package=False)
 def pseudo(params: str, round_index: int, run_name: str, experiment: str,
            prepared: Input[Dataset], regions: Input[Dataset], labels: Input[Dataset],
            model: Input[Model], pseudo_labels: Output[Dataset]) -> str:  # fmt: skip
@@ -24,11 +24,13 @@ def pseudo(params: str, round_index: int, run_name: str, experiment: str,
     import json
 
     from alseg import tracking
-    from alseg.stages import pseudo_stage, run_stage
+    from alseg.stages import registry
 
-    summary = run_stage("pseudo", pseudo_stage.run_pseudo, json.loads(params), round_index,
-                        prepared.path, regions.path, labels.path, model.path, pseudo_labels.path,
-                        round_index=round_index)  # fmt: skip
+    folders = {
+        "prepared": prepared.path, "regions": regions.path, "labels": labels.path,
+        "model": model.path,
+    }  # fmt: skip
+    summary = registry.call("pseudo", params, folders, pseudo_labels.path, round_index)
     if tracking.enabled():
         result = json.loads(summary)
         keys = ("pseudo_pixel_accuracy", "pseudo_coverage_pct")

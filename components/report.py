@@ -1,10 +1,10 @@
 from kfp import dsl
 from kfp.dsl import HTML, Dataset, Input, Markdown, Output
 
-from components import CPU_IMAGE
+from components import image
 
 
-@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=image("report"), install_kfp_package=False)
 def report(
     params: str,
     run_name: str,
@@ -36,13 +36,13 @@ def report(
     from pathlib import Path
 
     from alseg import tracking
-    from alseg.stages import report as stage
-    from alseg.stages import run_stage
+    from alseg.stages import registry
 
-    result = json.loads(run_stage(
-        "report", stage.run, json.loads(params), evaluation.path, labels.path, summary.path,
-        prepared.path, regions.path, run_name,
-    ))  # fmt: skip
+    folders = {
+        "evaluation": evaluation.path, "labels": labels.path, "prepared": prepared.path,
+        "regions": regions.path,
+    }  # fmt: skip
+    result = json.loads(registry.call("report", params, folders, summary.path, run_name=run_name))
     shutil.copy(Path(summary.path) / "report.md", table.path)
     shutil.copy(Path(summary.path) / "report.html", page.path)
     if tracking.enabled():

@@ -1,10 +1,10 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
 
-from components import GPU_IMAGE
+from components import image
 
 
-@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=image("score"), install_kfp_package=False)
 def score(
     params: str,
     round_index: int,
@@ -17,7 +17,7 @@ def score(
     """Score every region of the pool (batched, streaming).
 
     Args:
-        params: JSON of ``seed``, ``device``, ``acquisition``, ``train``.
+        params: JSON of ``seed``, ``device``, ``acquisition``.
         round_index: AL round.
         prepared: the prepared dataset folder.
         regions: region maps + regions table.
@@ -25,19 +25,10 @@ def score(
         labels: the labels so far (pixel pools never query a labelled pixel).
         scores: ``scores.parquet``.
     """
-    import json
+    from alseg.stages import registry
 
-    from alseg.stages import model_stages, run_stage
-
-    return run_stage(
-        "score",
-        model_stages.run_score,
-        json.loads(params),
-        round_index,
-        prepared.path,
-        regions.path,
-        model.path,
-        scores.path,
-        labels.path,
-        round_index=round_index,
-    )
+    folders = {
+        "prepared": prepared.path, "regions": regions.path, "model": model.path,
+        "labels": labels.path,
+    }  # fmt: skip
+    return registry.call("score", params, folders, scores.path, round_index)

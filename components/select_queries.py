@@ -1,10 +1,10 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Output
 
-from components import CPU_IMAGE
+from components import image
 
 
-@dsl.component(base_image=CPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=image("select"), install_kfp_package=False)
 def select_queries(
     params: str,
     round_index: int,
@@ -17,7 +17,7 @@ def select_queries(
     """Take the best unlabelled regions until the round's click budget is spent.
 
     Args:
-        params: JSON of ``seed``, ``label``, ``budget``.
+        params: JSON of ``seed``, ``label``, ``budget``, ``acquisition``.
         round_index: the round the queries are for.
         scores: ``scores.parquet``.
         init: region costs.
@@ -25,19 +25,9 @@ def select_queries(
         regions: regions table.
         queries: ``queries.parquet``.
     """
-    import json
+    from alseg.stages import registry
 
-    from alseg.stages import labeling, run_stage
-
-    return run_stage(
-        "select",
-        labeling.run_select,
-        json.loads(params),
-        round_index,
-        scores.path,
-        init.path,
-        labels.path,
-        regions.path,
-        queries.path,
-        round_index=round_index,
-    )
+    folders = {
+        "scores": scores.path, "init": init.path, "labels": labels.path, "regions": regions.path,
+    }  # fmt: skip
+    return registry.call("select", params, folders, queries.path, round_index)

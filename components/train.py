@@ -1,10 +1,10 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
 
-from components import GPU_IMAGE
+from components import image
 
 
-@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=image("train"), install_kfp_package=False)
 def train(params: str, round_index: int, prepared: Input[Dataset], labels: Input[Dataset],
           model: Output[Model], regions: Input[Dataset] = None,
           previous_model: Input[Model] = None, stage: int = 1) -> str:  # fmt: skip
@@ -20,13 +20,12 @@ def train(params: str, round_index: int, prepared: Input[Dataset], labels: Input
         previous_model: the previous round's model (used when ``train.warm_start``).
         stage: 1, or 2 for MulActSeg's retrain on pseudo-labels.
     """
-    import json
+    from alseg.stages import registry
 
-    from alseg.stages import model_stages, run_stage
-
-    return run_stage(
-        "train" if stage == 1 else "train stage 2", model_stages.run_train, json.loads(params),
-        round_index, prepared.path, labels.path, model.path,
-        previous_model.path if previous_model is not None else None,
-        regions.path if regions is not None else None, stage, round_index=round_index,
-    )  # fmt: skip
+    folders = {
+        "prepared": prepared.path, "labels": labels.path,
+        "previous_model": previous_model.path if previous_model is not None else None,
+        "regions": regions.path if regions is not None else None,
+    }  # fmt: skip
+    label = "train" if stage == 1 else "train stage 2"
+    return registry.call("train", params, folders, model.path, round_index, label, stage=stage)

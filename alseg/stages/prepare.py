@@ -81,3 +81,8 @@ def run(data: DataConfig, out_dir: str | Path) -> dict:
         "classes": info.num_classes,
         "seconds": round(time.perf_counter() - start, 2),
     }
+
+
+def run_prepare(params: dict, out_dir: str | Path) -> dict:
+    """The registry's entry point: ``run`` on the ``data`` section of the stage's params."""
+    return run(DataConfig(**params["data"]), out_dir)

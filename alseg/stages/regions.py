@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from alseg import IGNORE, regions, storage
-from alseg.config import RegionConfig
+from alseg.config import DataConfig, RegionConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.storage import atomic_path
 from alseg.tables import empty_table, write_table
@@ -95,6 +95,12 @@ def run(
                  np.bincount(table["image_index"].to_numpy(), minlength=len(maps)))  # fmt: skip
     _write(out_dir, maps, table, meta)
     return {**meta, "seconds": round(time.perf_counter() - start, 2)}
+
+
+def run_regions(params: dict, prepared_dir: str | Path, out_dir: str | Path) -> dict:
+    """The registry's entry point: ``run`` on the ``region`` section, with ``data.workers``."""
+    workers = DataConfig(**params["data"]).workers
+    return run(RegionConfig(**params["region"]), prepared_dir, out_dir, workers)
 
 
 def _meta(method: str, params: dict, counts: np.ndarray) -> dict:

@@ -163,15 +163,15 @@ def overlay_figures(labels: pa.Table, n_rounds: int, prepared_dir: str | Path,
     return out
 
 
-def run(params: dict, history_dir: str | Path, labels_dir: str | Path, out_dir: str | Path,
+def run(params: dict, evaluation_dir: str | Path, labels_dir: str | Path, out_dir: str | Path,
         prepared_dir: str | Path | None = None, regions_dir: str | Path | None = None,
         run_name: str = "") -> dict:  # fmt: skip
     """AL curve, AuALC and Gini from the last evaluate folder (which holds every round), and the
     HTML report of the run ``run_name`` (default: the config's name; overlays need
     ``prepared_dir`` and ``regions_dir``)."""
-    rounds = [read_json(p) for p in sorted(Path(history_dir).glob("round_*.json"))]
+    rounds = [read_json(p) for p in sorted(Path(evaluation_dir).glob("round_*.json"))]
     if not rounds:
-        raise ValueError(f"{history_dir}: no round_*.json metrics found")
+        raise ValueError(f"{evaluation_dir}: no round_*.json metrics found")
     clicks = np.array([m["clicks"] for m in rounds], float)
     miou = np.array([100 * m["miou"] for m in rounds])
     labels = read_table(Path(labels_dir) / "labels.parquet", "labels")

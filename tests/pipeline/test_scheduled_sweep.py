@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from alseg import tracking
-from alseg.cluster import ClusterProfile, configure_task
+from alseg.cluster import ClusterProfile
 from alseg.cluster_cli import SCHEDULED_RUN_NAME
 from alseg.runner import execute_locally, local_environment, patched_environ
 from alseg.sweeps import load_sweep
+from pipelines.platform import configure_task
 from pipelines.sweep import build_sweep
 
 REPO = Path(__file__).parents[2]

@@ -6,15 +6,19 @@ A 3-round pipeline has 18 tasks (rounds r = 0, 1, 2; score/select/oracle after r
   GPU: train x3, evaluate x3, score x2                                                    = 8
 """
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
-from alseg.cluster import STAGES, ClusterProfile, StageResources, configure_task
+from alseg.cluster import STAGES, ClusterProfile, StageResources
 from alseg.config import load_config
 from alseg.runner import compile_pipeline
+from pipelines.platform import configure_task
 
 REPO = Path(__file__).parents[2]
 GPU_STAGES = {"train", "evaluate", "score"}
@@ -250,3 +254,15 @@ def test_caching_policy_per_stage(tmp_path: Path, caching: str, cached: set[str]
 def test_unknown_caching_policy_is_rejected() -> None:
     with pytest.raises(ValidationError, match="caching"):
         ClusterProfile(caching="nightly")
+
+
+def test_config_and_training_import_neither_kfp_nor_its_client() -> None:
+    """The profile is pure config: alseg.config (which holds it) and alseg.train load no kfp."""
+    code = (
+        "import sys, json, alseg.config, alseg.cluster, alseg.train; "
+        "print(json.dumps(sorted(m for m in sys.modules if m == 'kfp' or m.startswith('kfp.') "
+        "or m in ('alseg.kfp_client', 'pipelines.platform'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         check=True)  # fmt: skip
+    assert json.loads(out.stdout.splitlines()[-1]) == []

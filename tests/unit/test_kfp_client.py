@@ -1,4 +1,4 @@
-"""alseg.cluster's KFP client layer against the recording KFP REST stub (tests/kfp_stub.py)."""
+"""alseg.kfp_client against the recording KFP REST stub (tests/kfp_stub.py)."""
 
 import json
 import socket
@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from alseg import cluster, kfp_client
-from alseg.cluster import ClusterError, ClusterProfile, configure_task, six_field_cron
+from alseg import kfp_client
+from alseg.cluster import ClusterProfile
 from alseg.config import load_config
+from alseg.kfp_client import ClusterError, six_field_cron
 from alseg.runner import compile_pipeline, write_spec
+from pipelines.platform import configure_task
 from tests.kfp_stub import API, KfpStub
 
 REPO = Path(__file__).parents[2]
@@ -46,7 +48,7 @@ def stub():
 
 def submit(stub: KfpStub, package: Path, **kwargs) -> str:
     args = {"run_name": "entropy-seed0", "experiment": "alseg-test", "pipeline_root": ROOT}
-    return cluster.submit(
+    return kfp_client.submit(
         package,
         stub.url,
         arguments={"run_name": "entropy-seed0"},
@@ -105,15 +107,15 @@ def test_token_from_env_is_sent_as_bearer(
 def test_retry_posts_to_retry_endpoint(stub: KfpStub, package: Path) -> None:
     run_id = submit(stub, package)
     stub.set_run(run_id, state="FAILED")
-    cluster.retry(run_id, stub.url)
+    kfp_client.retry(run_id, stub.url)
     (call,) = stub.find("POST", f"{API}/runs/{run_id}:retry")
     assert call.body is None
-    assert cluster.status(run_id, stub.url)["state"] == "RUNNING"
+    assert kfp_client.status(run_id, stub.url)["state"] == "RUNNING"
 
 
 def test_retry_unknown_run_raises_with_status(stub: KfpStub) -> None:
     with pytest.raises(ClusterError, match=r"404") as err:
-        cluster.retry("run-404", stub.url)
+        kfp_client.retry("run-404", stub.url)
     assert stub.url in str(err.value)
 
 
@@ -136,7 +138,7 @@ def test_status_reports_state_times_error_and_tasks(stub: KfpStub, package: Path
             ]
         },
     )
-    info = cluster.status(run_id, stub.url)
+    info = kfp_client.status(run_id, stub.url)
     assert info["run_id"] == run_id and info["name"] == "entropy-seed0"
     assert info["state"] == "FAILED"
     assert info["created_at"].startswith("2025-01-02T03:04:05")
@@ -150,7 +152,7 @@ def test_status_reports_state_times_error_and_tasks(stub: KfpStub, package: Path
 
 
 def test_schedule_creates_recurring_run_with_six_field_cron(stub: KfpStub, package: Path) -> None:
-    rr_id = cluster.schedule(
+    rr_id = kfp_client.schedule(
         package,
         stub.url,
         job_name="nightly",
@@ -190,7 +192,7 @@ def test_six_field_cron(given: str, expected: str) -> None:
 @pytest.mark.parametrize("bad", ["", "0 3 * *", "0 0 3 * * 1 2025"])
 def test_cron_with_wrong_field_count_rejected(bad: str, stub: KfpStub, package: Path) -> None:
     with pytest.raises(ValueError, match="5 fields"):
-        cluster.schedule(package, stub.url, job_name="x", cron=bad)
+        kfp_client.schedule(package, stub.url, job_name="x", cron=bad)
     assert stub.requests == []  # rejected before any request
 
 
@@ -205,7 +207,7 @@ def test_server_error_becomes_cluster_error_naming_host(stub: KfpStub, package: 
 def test_unhealthy_server_fails_at_once(stub: KfpStub) -> None:
     stub.fail_on("GET", f"{API}/healthz", 503)
     with pytest.raises(ClusterError, match="HTTP 503"):
-        cluster.status("run-1", stub.url)
+        kfp_client.status("run-1", stub.url)
     assert len(stub.requests) == 1  # one health check, no 5 x 5 s retry loop
 
 
@@ -215,15 +217,15 @@ def test_unreachable_host_is_a_cluster_error() -> None:
         port = sock.getsockname()[1]
     host = f"http://127.0.0.1:{port}"
     with pytest.raises(ClusterError, match="cannot reach") as err:
-        cluster.status("run-1", host)
+        kfp_client.status("run-1", host)
     assert host in str(err.value)
 
 
 def test_bad_inputs_rejected_before_any_request(stub: KfpStub, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="scheme"):
-        cluster.status("run-1", "127.0.0.1:8888")
+        kfp_client.status("run-1", "127.0.0.1:8888")
     with pytest.raises(ValueError, match="alseg compile"):
-        cluster.submit(tmp_path / "missing.yaml", stub.url, run_name="x")
+        kfp_client.submit(tmp_path / "missing.yaml", stub.url, run_name="x")
     assert stub.requests == []
 
 
@@ -280,8 +282,8 @@ def test_multi_user_submit_with_namespace_token_and_service_account(
     (create,) = multi_user.find("POST", f"{API}/runs")
     assert create.body["service_account"] == "alseg-runner"
     assert all(r.headers.get("authorization") == "Bearer tok" for r in multi_user.requests)
-    assert cluster.status(run_id, multi_user.url, token="tok")["state"] == "PENDING"
-    cluster.retry(run_id, multi_user.url, token="tok")
+    assert kfp_client.status(run_id, multi_user.url, token="tok")["state"] == "PENDING"
+    kfp_client.retry(run_id, multi_user.url, token="tok")
 
 
 def test_service_account_token_file_authenticates(
@@ -292,13 +294,13 @@ def test_service_account_token_file_authenticates(
     monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(token_file))
     run_id = submit(multi_user, package, namespace="team-a")
     token_file.write_text("projected-2\n")  # the kubelet rotates it; read per request
-    cluster.status(run_id, multi_user.url)
+    kfp_client.status(run_id, multi_user.url)
     tokens = [r.headers.get("authorization") for r in multi_user.requests]
     assert tokens[0] == "Bearer projected-1" and tokens[-1] == "Bearer projected-2"
     assert None not in tokens
     monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(tmp_path / "missing"))
     with pytest.raises(ClusterError, match=r"KF_PIPELINES_SA_TOKEN_PATH=.*missing names no file"):
-        cluster.status(run_id, multi_user.url)
+        kfp_client.status(run_id, multi_user.url)
 
 
 @pytest.mark.parametrize(
@@ -334,10 +336,10 @@ def test_scheduled_run_names_need_backend_2_16(package: Path) -> None:
     kwargs = {"job_name": "nightly", "cron": "0 2 * * *", "arguments": {"run_name": "x-[[Index]]"}}
     with KfpStub(tag_name="2.15.0") as old:
         with pytest.raises(ClusterError, match=r"run-name macros.*>= 2\.16"):
-            cluster.schedule(package, old.url, **kwargs)
+            kfp_client.schedule(package, old.url, **kwargs)
         assert not old.find("POST", f"{API}/recurringruns")
     with KfpStub(tag_name="2.16.0") as new:
-        assert cluster.schedule(package, new.url, **kwargs) == "rr-1"
+        assert kfp_client.schedule(package, new.url, **kwargs) == "rr-1"
 
 
 def test_backend_without_version_passes_with_a_warning(package: Path) -> None:
