@@ -4,7 +4,7 @@ For the synthetic default and, when present, CamVid (``../shared/data/camvid`` o
 - superpixel (SEEDS) images/s on 1 core and on all cores;
 - score stage images/s over bare model-forward images/s (same model, batch, resolution), and
   each policy's statistics alone in ms per batch;
-- train step time over bare forward+backward time;
+- train step time over bare forward+backward time; S4AL's step over the supervised one;
 and for the default pipeline: wall time over the summed stage compute time.
 """
 
@@ -189,6 +189,30 @@ def bench_train(
     }
 
 
+def bench_s4al(images: np.ndarray, labels: np.ndarray, num_classes: int, batch: int,
+               steps: int) -> dict:  # fmt: skip
+    """Seconds per labelled batch of the S4AL trainer (student on the labelled batch, teacher +
+    student on an unlabelled one, balanced ClassMix on from the start) over the supervised
+    trainer's, same model and batch (issue #14: at most 2.2x)."""
+    from alseg.trainers.base import unlabelled_stream
+
+    targets = np.asarray(labels[: batch * 2])
+    labelled = np.arange(len(targets))
+    complete = np.zeros(len(images), bool)
+    complete[labelled] = True
+    stream = unlabelled_stream(images, targets, labelled, complete)
+    seconds = {}
+    for trainer, extra in (("supervised", {}),
+                           ("s4al", {"s4al": {"warmup_fraction": 0.0, "replay_size": batch,
+                                              "balanced_start_fraction": 0.0}})):  # fmt: skip
+        cfg = TrainConfig(iterations=steps, batch_size=batch, trainer=trainer, **extra)
+        _, stats = train_model(images, targets, labelled, num_classes, ModelConfig(), cfg, seed=0,
+                               device="cpu", log_every=0, unlabelled=stream)  # fmt: skip
+        seconds[trainer] = stats["seconds_per_step"]
+    return {"supervised_step_s": seconds["supervised"], "s4al_step_s": seconds["s4al"],
+            "s4al_over_supervised": seconds["s4al"] / seconds["supervised"]}  # fmt: skip
+
+
 def bench_pipeline(config: Path, runs_dir: Path) -> dict:
     from alseg.runner import run_local
 
@@ -242,6 +266,7 @@ def run_suite(name: str, config: Path, overrides: dict, runs_dir: Path, n_images
     )
     result.update(bench_score(images, maps, data.num_classes, cfg.acquisition.batch_size))
     result.update(bench_train(images, labels, data.num_classes, cfg.train.batch_size, steps=5))
+    result.update(bench_s4al(images, labels, data.num_classes, cfg.train.batch_size, steps=20))
     return result
 
 
