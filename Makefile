@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup browser run test test-fast bench bench-al bench-al-quick bench-al-report lint format compile clean
+.PHONY: setup browser run test test-fast bench bench-al bench-al-quick bench-al-report lint format compile golden clean
 
 setup: $(STAMP)
 
@@ -54,6 +54,9 @@ format: setup
 
 compile: setup  ## pipeline IR YAML of a preset into build/
 	$(VENV)/bin/alseg compile $(CONFIG)
+
+golden: setup  ## regenerate tests/golden/ (compiled IR of two presets and a sweep; diffed in make test)
+	$(PY) -m tests.manifests.golden
 
 clean:
 	rm -rf runs build .pytest_cache
