@@ -7,8 +7,8 @@ stages that depend on it.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,7 +23,9 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from alseg.acquisition.policies import Policy, PolicySettings, get_policy, policy_names
 from alseg.cluster import ClusterProfile
 from alseg.data.classes import RAW_IDS, ClassName, Color, check_class_spec
 from alseg.stages.registry import PARAM_STAGES, STAGES
@@ -145,25 +147,105 @@ class LabelConfig(Strict):
 
 
 class AcquisitionConfig(Strict):
-    """How regions are scored and chosen (ALGORITHMS.md section 3)."""
+    """How regions are scored and chosen (ALGORITHMS.md section 3): ``policy`` names a policy
+    registered in ``alseg.acquisition.policies``; its settings sit under its own name
+    (``oreal: {aggregation: max}``), validated by the policy's settings model. A preset may
+    carry blocks of several policies (a sweep's arms pick one); only the chosen policy's block
+    is kept (dumped with its defaults filled in)."""
 
-    policy: Literal[
-        "random", "entropy", "least_confidence", "margin", "bvsb",
-        "classbal", "pixbal", "cbal", "oreal",
-    ] = "entropy"  # fmt: skip
-    aggregation: Literal["mean", "max", "p95"] = Field(
-        "mean", description="pixel -> region reduction (uncertainty policies and oreal)"
-    )
-    nu: Annotated[float, Field(ge=0)] = Field(12.0, description="PixBal class-weight coefficient")
-    cbal_lambda: Annotated[float, Field(ge=0)] = 2.0
-    ovr_kind: Literal["ovr_entropy", "prob_x_entropy"] = "ovr_entropy"
-    background_class: NonNegativeInt | None = Field(
-        None, description="OREAL/CBAL: class whose labelled count is forced to 0 (oversampled)"
-    )
-    top_fraction: Annotated[float, Field(gt=0, le=1)] = Field(
-        0.05, description="pixel regions: per image, sample from this most uncertain fraction"
+    policy: str = "entropy"
+    settings: SerializeAsAny[PolicySettings] = Field(
+        default_factory=PolicySettings, exclude=True, description="the policy's settings"
     )
     batch_size: PositiveInt = 8
+
+    @field_validator("policy")
+    @classmethod
+    def _registered_policy(cls, name: str) -> str:
+        if name not in policy_names():
+            raise ValueError(f"unknown policy '{name}' (registered: {', '.join(policy_names())})")
+        return name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _policy_settings(cls, data: Any) -> Any:
+        """Validate every ``<policy>: {...}`` block with that policy's settings model and keep
+        the chosen policy's as ``settings``; the pre-0.x flat keys move into it (deprecated)."""
+        if not isinstance(data, dict) or "settings" in data:
+            return data
+        data = dict(data)
+        name = data.get("policy", "entropy")
+        blocks = {key: data.pop(key) for key in list(data) if key in policy_names()}
+        flat = {key: data.pop(key) for key in list(data) if key in DEPRECATED_FLAT_KEYS}
+        if name in policy_names():
+            blocks[name] = {**(blocks.get(name) or {}), **_migrate_flat(name, flat)}
+        settings = {key: _policy_block(key, block) for key, block in blocks.items()}
+        return {**data, "settings": settings[name]} if name in settings else data
+
+    @model_serializer(mode="wrap")
+    def _dump_policy_block(self, handler: Any, info: Any) -> dict[str, Any]:
+        """``settings`` dumps under the policy's name; no block for a policy without settings
+        (or, with ``exclude_defaults``, one at its defaults)."""
+        dumped = handler(self)
+        block = self.settings.model_dump(mode=info.mode, exclude_defaults=info.exclude_defaults)
+        if block:
+            dumped[self.policy] = block
+        return dumped
+
+    def build(self) -> Policy:
+        """The configured policy object (with its settings)."""
+        return get_policy(self.policy, self.settings)
+
+
+# the acquisition settings before policies had their own blocks: key -> name in the block
+DEPRECATED_FLAT_KEYS = {
+    "aggregation": "aggregation",
+    "nu": "nu",
+    "cbal_lambda": "lam",
+    "ovr_kind": "ovr_kind",
+    "background_class": "background_class",
+    "top_fraction": "top_fraction",
+}
+
+
+def _migrate_flat(policy: str, flat: dict[str, Any]) -> dict[str, Any]:
+    """The deprecated flat keys the policy takes, renamed for its block (the others were
+    ignored by it before, and are dropped); one FutureWarning naming where they go."""
+    if not flat:
+        return {}
+    fields = get_policy(policy).Settings.model_fields
+    moved = {
+        DEPRECATED_FLAT_KEYS[k]: v for k, v in flat.items() if DEPRECATED_FLAT_KEYS[k] in fields
+    }
+    where = ", ".join(
+        f"acquisition.{k} -> acquisition.{policy}.{DEPRECATED_FLAT_KEYS[k]}"
+        if DEPRECATED_FLAT_KEYS[k] in fields else f"acquisition.{k} (not a setting of '{policy}')"
+        for k in flat
+    )  # fmt: skip
+    warnings.warn(f"flat acquisition settings are deprecated; write them under the policy's "
+                  f"name: {where}", FutureWarning, stacklevel=2)  # fmt: skip
+    return moved
+
+
+def _policy_block(name: str, block: Any) -> PolicySettings:
+    """``block`` validated by policy ``name``'s settings model; errors keep their field path
+    (``acquisition.<name>.<key>``) and list the policy's settings."""
+    settings = get_policy(name).Settings
+    try:
+        return settings.model_validate(block or {})
+    except ValidationError as err:
+        takes = ", ".join(settings.model_fields) or "none"
+        raise ValidationError.from_exception_data(err.title, [
+            {"type": PydanticCustomError("policy_setting", "{problem} (policy '{policy}' takes: "
+                                         "{takes})", {"problem": _problem(e), "policy": name,
+                                                      "takes": takes}),
+             "loc": (name, *e["loc"]), "input": e["input"]}
+            for e in err.errors()
+        ]) from None  # fmt: skip
+
+
+def _problem(error: Any) -> str:
+    return "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
 
 
 class ModelConfig(Strict):
@@ -359,14 +441,12 @@ class ExperimentConfig(Strict):
             return self
         if self.label.type != "dominant":
             raise ValueError("region.type 'pixel' needs label.type 'dominant' (a point label)")
-        if self.acquisition.policy not in PIXEL_POLICIES:
-            raise ValueError(f"region.type 'pixel' takes acquisition.policy in {PIXEL_POLICIES}")
+        if not self.acquisition.build().pixel_pools:
+            pixel = [name for name in policy_names() if get_policy(name).pixel_pools]
+            raise ValueError(f"region.type 'pixel' takes acquisition.policy in {pixel}")
         if self.train.trainer != "supervised":
             raise ValueError("region.type 'pixel' needs train.trainer 'supervised'")
         return self
-
-
-PIXEL_POLICIES = ("random", "entropy", "margin", "least_confidence")
 
 
 class ConfigError(ValueError):
@@ -508,8 +588,3 @@ def structure(cfg: ExperimentConfig) -> dict[str, Any]:
         section, field = dotted.split(".")
         values[dotted] = dumped[section][field]
     return values
-
-
-def config_hash(cfg: ExperimentConfig) -> str:
-    text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -7,7 +7,7 @@ Label types (``LABEL_TYPES``) and their click cost:
   vote; a void-dominant region gets no usable label (-1) but its click is still paid.
 - ``"multiclass"`` (MulActSeg multi-hot): 1 click per class present in the region; void is not
   a class and costs nothing (MulActSeg's VOC setting; its Cityscapes setting also charges an
-  "undefined" click). No boundary trimming is applied here.
+  "undefined" click). ``annotate_regions`` lists the classes after boundary trimming.
 - ``"pixel"`` (PixelPick): 1 click per queried pixel; void pixels return -1 (callers should
   not query them, see section 2.3).
 - ``"full"`` (S4AL): a full pixel-wise mask of the region, priced like labelling each of its
@@ -21,7 +21,7 @@ numpy only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,17 +29,16 @@ from alseg import IGNORE
 
 __all__ = [
     "LABEL_TYPES",
-    "dominant_cost",
+    "RegionAnswers",
+    "annotate_regions",
+    "click_costs",
     "dominant_labels",
-    "full_cost",
-    "multiclass_cost",
     "multiclass_labels",
     "multiclass_labels_with_undefined",
     "pixel_labels",
     "region_class_counts",
     "region_class_counts_trimmed",
     "render_full_regions",
-    "render_pixels",
     "render_region_classes",
     "trim_mask",
 ]
@@ -232,7 +231,8 @@ def multiclass_labels_with_undefined(counts: np.ndarray) -> np.ndarray:
     """Multi-hot label with MulActSeg's "undefined" channel, ``(n_regions, C + 1) bool``.
 
     Column c < C: class c present; column C: the region holds any void pixel. Its click cost
-    (Cityscapes setting) is ``multiclass_cost(...)`` of this array, undefined included.
+    (Cityscapes setting) is ``click_costs("multiclass", sizes, ...)`` of this array, undefined
+    included.
     """
     counts = _check_counts(counts)
     return counts > 0
@@ -252,33 +252,10 @@ def dominant_labels(counts: np.ndarray) -> np.ndarray:
     return lab.astype(np.int16)
 
 
-def dominant_cost(counts: np.ndarray) -> np.ndarray:
-    """Dominant-label click cost ``(n_regions,) int16``: 1 per region, void-dominant included."""
-    counts = _check_counts(counts)
-    return np.ones(counts.shape[0], dtype=np.int16)
-
-
 def multiclass_labels(counts: np.ndarray) -> np.ndarray:
     """Multi-hot label ``(n_regions, C) bool``: classes with count > 0; void column excluded."""
     counts = _check_counts(counts)
     return counts[:, :-1] > 0
-
-
-def multiclass_cost(multihot: np.ndarray) -> np.ndarray:
-    """Multi-class click cost ``(n_regions,) int16`` = number of classes in the multi-hot."""
-    mh = np.asarray(multihot)
-    if mh.ndim != 2:
-        raise ValueError(
-            f"multihot must be (n_regions, C), got shape {mh.shape}; build it with "
-            "multiclass_labels(counts)."
-        )
-    return (mh != 0).sum(axis=1).astype(np.int16)
-
-
-def full_cost(counts: np.ndarray) -> np.ndarray:
-    """Full-mask cost ``(n_regions,) int64`` = pixels per region, void pixels included (S4AL)."""
-    counts = _check_counts(counts)
-    return counts.sum(axis=1).astype(np.int64)
 
 
 def pixel_labels(gt: np.ndarray, ys: np.ndarray, xs: np.ndarray, ignore_index: int) -> np.ndarray:
@@ -290,6 +267,58 @@ def pixel_labels(gt: np.ndarray, ys: np.ndarray, xs: np.ndarray, ignore_index: i
     ys, xs = _check_coords(gt.shape, ys, xs)
     vals = gt[ys, xs].astype(np.int64)
     return np.where(vals == ignore_index, -1, vals).astype(np.int16)
+
+
+# ----------------------------------------------------------------------------- the annotator
+class RegionAnswers(NamedTuple):
+    """What the annotator gives for every region of one image (R regions)."""
+
+    dominant: np.ndarray  # (R,) int16, -1 = void-dominant or empty
+    classes: np.ndarray  # (R, K) bool multi-hot, K = C (+ 1 'undefined' with void: undefined)
+    cost: np.ndarray  # (R,) int32 clicks for the label type
+
+
+def click_costs(
+    label_type: str, sizes: np.ndarray, multihot: np.ndarray | None = None
+) -> np.ndarray:
+    """Clicks per region (R,) int32: dominant 1; multiclass = classes listed in ``multihot``
+    (R, K) (after trimming; 'undefined' included when listed); full = ``sizes`` (R,), the
+    region's pixels, void included."""
+    if label_type == "dominant":
+        return np.ones(len(sizes), np.int32)
+    if label_type == "full":
+        return np.asarray(sizes).astype(np.int32)
+    if label_type == "multiclass" and multihot is not None:
+        return np.asarray(multihot).sum(1).astype(np.int32)
+    raise ValueError(
+        f"label_type must be dominant, multiclass (with multihot) or full, got {label_type!r}"
+    )
+
+
+def annotate_regions(
+    label_type: str,
+    gt: np.ndarray,
+    region_map: np.ndarray,
+    n_regions: int,
+    num_classes: int,
+    trim_kernel: int = 0,
+    undefined: bool = False,
+) -> RegionAnswers:
+    """The simulated annotator on every region of one image: gt (H, W) with void =
+    ``alseg.IGNORE``, region_map (H, W) ids in [-1, n_regions).
+
+    The multi-class label lists the classes left after boundary trimming (``trim_kernel``,
+    multiclass only; 0 = off) and, with ``undefined``, void as class C; the dominant label and
+    the full mask use every pixel.
+    """
+    counts = region_class_counts(gt, region_map, n_regions, num_classes, IGNORE)
+    listed = counts
+    if label_type == "multiclass" and trim_kernel:
+        listed = region_class_counts_trimmed(gt, region_map, n_regions, num_classes, IGNORE,
+                                             kernel=trim_kernel)  # fmt: skip
+    multihot = multiclass_labels_with_undefined(listed) if undefined else multiclass_labels(listed)
+    cost = click_costs(label_type, counts.sum(1), multihot)
+    return RegionAnswers(dominant_labels(counts), multihot, cost)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -344,20 +373,3 @@ def render_full_regions(
             f"{gt[mask].max()}]; remap void ids to ignore_index={ignore_index}."
         )
     return np.where(mask, gt, IGNORE).astype(np.uint8)
-
-
-def render_pixels(
-    shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray, classes: np.ndarray
-) -> np.ndarray:
-    """Paint queried pixels: ``(H, W) uint8`` with ``classes (n,)`` at ``(ys, xs)``, 255 elsewhere.
-
-    Class -1 (void) stays 255. Repeated coordinates must carry the same class.
-    """
-    if len(shape) != 2 or min(shape) < 0:
-        raise ValueError(f"shape must be (H, W) with H, W >= 0, got {shape}.")
-    h, w = int(shape[0]), int(shape[1])
-    ys, xs = _check_coords((h, w), ys, xs)
-    cls = _check_classes(classes, ys.shape[0])
-    out = np.full((h, w), IGNORE, dtype=np.uint8)
-    out[ys, xs] = np.where(cls < 0, IGNORE, cls).astype(np.uint8)
-    return out

@@ -128,6 +128,24 @@ def queries_table(round_index: int, image_index: np.ndarray, region_id: np.ndarr
     })  # fmt: skip
 
 
+def scores_table(image_index: np.ndarray, region_id: np.ndarray, score: np.ndarray,
+                 pred_class: np.ndarray | None = None,
+                 vector: np.ndarray | None = None) -> pa.Table:  # fmt: skip
+    """Scores-table rows (n of them): pred_class (n,) (None = -1), vector (n, K) float (None =
+    empty lists)."""
+    n = len(image_index)
+    width = 0 if vector is None else vector.shape[1]
+    values = np.zeros(0, np.float32) if vector is None else vector.reshape(-1).astype(np.float32)
+    return pa.table({
+        "image_index": np.asarray(image_index).astype(np.int32),
+        "region_id": np.asarray(region_id).astype(np.int32),
+        "score": np.asarray(score).astype(np.float32),
+        "pred_class": (np.full(n, -1) if pred_class is None else pred_class).astype(np.int16),
+        "vector": pa.ListArray.from_arrays(np.arange(n + 1, dtype=np.int32) * width,
+                                           pa.array(values, pa.float32())),
+    }, schema=SCHEMAS["scores"])  # fmt: skip
+
+
 def write_row_groups(writer: pq.ParquetWriter, tables: Iterable[pa.Table],
                      rows_per_group: int = 65536) -> int:  # fmt: skip
     """Stream ``tables`` into ``writer``, buffered into row groups of about ``rows_per_group``

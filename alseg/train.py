@@ -1,7 +1,7 @@
-"""Supervised training on sparse targets, batched inference, and checkpoint I/O.
+"""Supervised training on sparse targets and checkpoint I/O (inference: ``alseg.predict``).
 
 Reads like torchvision's ``references/segmentation/train.py``: ``augment_batch``, ``criterion``,
-``train_model``, ``predict_batches``, but driven by validated config objects.
+``train_model``, but driven by validated config objects.
 """
 
 from __future__ import annotations
@@ -168,22 +168,6 @@ def train_model(
         **run,
     }
     return model.eval(), stats
-
-
-@torch.no_grad()
-def predict_batches(
-    model: DeepLabV3Plus, images: np.ndarray, batch_size: int
-) -> Iterator[tuple[slice, torch.Tensor]]:
-    """Stream softmax probabilities over a (memory-mapped) image array.
-
-    Yields (rows, probs (B, C, H, W) float32 on the model's device); memory stays one batch
-    deep.
-    """
-    model.eval()
-    for start in range(0, len(images), batch_size):
-        rows = slice(start, min(start + batch_size, len(images)))
-        logits = model(to_input(images[rows], model))
-        yield rows, torch.softmax(logits.float(), dim=1)
 
 
 def save_checkpoint(model: torch.nn.Module, folder: Path, sidecar: dict) -> None:

@@ -30,9 +30,9 @@ sys.path.insert(0, str(REPO))
 from alseg import regions  # noqa: E402
 from alseg.acquisition.balanced import PriorAccumulator  # noqa: E402
 from alseg.acquisition.pixelpick import top_uncertain  # noqa: E402
-from alseg.acquisition.policies import region_statistics  # noqa: E402
+from alseg.acquisition.policies import PoolBatch, get_policy  # noqa: E402
 from alseg.acquisition.uncertainty import pixel_uncertainty  # noqa: E402
-from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig, load_config  # noqa: E402
+from alseg.config import ModelConfig, TrainConfig, load_config  # noqa: E402
 from alseg.models import build_model  # noqa: E402
 from alseg.stages.model_stages import region_score_batches  # noqa: E402
 from alseg.stages.pixels import pixel_score_batches  # noqa: E402
@@ -65,6 +65,14 @@ def bench_superpixels(images: np.ndarray | list[str], params: dict, out_hw) -> d
     }
 
 
+def preset_policy(name: str):
+    """The policy as its preset configures it (OREAL: max aggregation)."""
+    policy = get_policy(name)
+    if name == "oreal":
+        return get_policy(name, policy.Settings(aggregation="max"))
+    return policy
+
+
 def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, batch: int,
                 passes: int = 8) -> dict:  # fmt: skip
     """Score stage over bare forward, per policy as each preset configures it (OREAL: max
@@ -90,12 +98,12 @@ def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, b
             torch.softmax(model(to_input(images[start : start + batch], model)), 1)
 
     def stage_batches(policy: str):
-        name = "margin" if policy == "pixelpick" else policy
-        acq = AcquisitionConfig(policy=name, batch_size=batch,
-                                aggregation="max" if policy == "oreal" else "mean")  # fmt: skip
         if policy == "pixelpick":
-            return pixel_score_batches(model, images, pixel_maps, no_labels, acq, 0, "cpu")
-        return region_score_batches(model, images, region_maps, acq, 0, "cpu", PriorAccumulator())
+            margin = get_policy("margin")
+            return pixel_score_batches(model, images, pixel_maps, no_labels, margin, batch, 0,
+                                       "cpu")  # fmt: skip
+        return region_score_batches(model, images, region_maps, preset_policy(policy), batch, 0,
+                                    "cpu", PriorAccumulator())  # fmt: skip
 
     def paired_times(policy: str) -> np.ndarray:
         """(pairs, 2) seconds: bare forward, stage, of the same batch back to back."""
@@ -137,12 +145,9 @@ def bench_statistics(probs: torch.Tensor, regions: torch.Tensor, repeats: int = 
     (median of ``repeats``): the part of the score stage that is not the forward."""
     n_regions = int(regions.max()) + 1
     excluded = torch.zeros(regions.shape, dtype=torch.bool)
-    work = {
-        policy: lambda p=policy: region_statistics(
-            probs, regions, n_regions, p, "max" if p == "oreal" else "mean"
-        )
-        for policy in POLICIES
-    }
+    batch = PoolBatch(probs, regions, n_regions, 0, 0)
+    policies = {name: preset_policy(name) for name in POLICIES}
+    work = {name: lambda p=policy: p.region_statistics(batch) for name, policy in policies.items()}
     work["pixelpick"] = lambda: top_uncertain(pixel_uncertainty(probs, "margin"), excluded, 0.05)
     result = {}
     for policy, fn in work.items():

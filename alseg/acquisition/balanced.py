@@ -8,10 +8,9 @@ straight into ``select.rank_order`` / ``select.select_under_budget``.
 
 Typical pipelines:
 
-- PixBal (MulActSeg): p = softmax(z / tau), tau = 0.1. Pass 1 over the pool:
-  ``acc = PriorAccumulator(); acc.update(p)`` per batch; ``w = pixbal_weights(acc.value(), nu)``.
-  Pass 2: ``pixbal_region_scores(p, regions, n_regions, w)``; then
-  ``select_under_budget(..., overshoot=True)`` with click costs (§2.2).
+- PixBal (MulActSeg): p = softmax(z / tau), tau = 0.1. ``acc = PriorAccumulator();
+  acc.update(p)`` per pool batch; ``w = pixbal_weights(acc.value(), nu)``; the region scores
+  come from one pass (``alseg.acquisition.policies.pixbal``).
 - ClassBal (Cai): u = ``aggregate_regions(pixel_uncertainty(p, "bvsb"), regions, n, "mean")``,
   d = ``region_class_histogram(p.argmax(1), regions, n, C).argmax(-1)``, then
   ``classbal_region_scores(u.reshape(-1), d.reshape(-1), C, selected)``.
@@ -26,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alseg.acquisition.aggregate import aggregate_regions, region_row_ids
-from alseg.acquisition.uncertainty import ensure_probs, pixel_uncertainty, subtract_plane_entropy
+from alseg.acquisition.aggregate import region_row_ids
+from alseg.acquisition.uncertainty import ensure_probs, subtract_plane_entropy
 
 # ----------------------------------------------------------------------------- guards
 
@@ -58,33 +57,6 @@ def _as_mask(name: str, mask: np.ndarray | torch.Tensor, n: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- PixBal (§3.4)
-
-
-def pool_class_prior(probs_sum: torch.Tensor, n_pixels: int) -> torch.Tensor:
-    """Exact pixel-weighted pool prior rho_c = (sum_x p_c(x)) / n_pixels: (C,) -> (C,) float32.
-
-    ``probs_sum`` (C,) is ``probs.sum(dim=(0, 2, 3))`` accumulated over the whole pool. This is
-    the exact pool mean; MulActSeg instead averages per-batch means (``PriorAccumulator``), which
-    differs only when batches have different pixel counts (e.g. a smaller last batch).
-    """
-    if not isinstance(probs_sum, torch.Tensor) or probs_sum.ndim != 1:
-        raise ValueError(
-            f"probs_sum must be a 1-D (C,) tensor, got {type(probs_sum).__name__}; "
-            "pass probs.sum(dim=(0, 2, 3)) accumulated over the pool"
-        )
-    if n_pixels <= 0:
-        raise ValueError(f"n_pixels must be > 0, got {n_pixels}; pass the number of pool pixels")
-    return (probs_sum.to(torch.float64) / n_pixels).to(torch.float32)
-
-
-def pixbal_class_prior(probs: torch.Tensor) -> torch.Tensor:
-    """Batch-mean class prior: probs (B, C, H, W) -> (C,) float32, mean_{b,x} p_c(b, x).
-
-    This is one batch's term of MulActSeg's rhō (§3.4 step 1); average it over the pool's
-    batches with ``PriorAccumulator``.
-    """
-    ensure_probs(probs)
-    return probs.to(torch.float64).mean(dim=(0, 2, 3)).to(torch.float32)
 
 
 class PriorAccumulator:
@@ -142,39 +114,6 @@ def pixbal_weights(prior: torch.Tensor, nu: float) -> torch.Tensor:
     if nu < 0:
         raise ValueError(f"nu must be >= 0, got {nu}; use e.g. 6 (Cityscapes) or 12 (VOC)")
     return (1.0 + nu * prior.to(torch.float64)).pow(-2).to(torch.float32)
-
-
-def _check_weights(weights: torch.Tensor, num_classes: int) -> None:
-    if not isinstance(weights, torch.Tensor) or tuple(weights.shape) != (num_classes,):
-        shape = tuple(weights.shape) if isinstance(weights, torch.Tensor) else None
-        raise ValueError(
-            f"weights must be a ({num_classes},) tensor (one per class of probs), got {shape}; "
-            "pass pixbal_weights(prior, nu)"
-        )
-
-
-def pixbal_pixel_scores(probs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Class-weighted BvSB per pixel: probs (B, C, H, W), weights (C,) -> (B, H, W) float32.
-
-    s(x) = B(x) * w_{yhat(x)} with B(x) = p_(2) / (p_(1) + 1e-8) and yhat(x) = argmax_c p_c(x)
-    (first index on ties). ``probs`` is the temperature-scaled softmax softmax(z / tau).
-    """
-    ensure_probs(probs)
-    _check_weights(weights, probs.shape[1])
-    bvsb = pixel_uncertainty(probs, "bvsb")
-    w = weights.to(device=probs.device, dtype=torch.float32)
-    return bvsb * w[probs.argmax(dim=1)]
-
-
-def pixbal_region_scores(
-    probs: torch.Tensor, regions: torch.Tensor, n_regions: int, weights: torch.Tensor
-) -> torch.Tensor:
-    """PixBal region score s(r) = (1/|r|) sum_{x in r} B(x) w_{yhat(x)} -> (B, n_regions) float32.
-
-    probs (B, C, H, W), regions (B, H, W) (-1 = no region), weights (C,). No min-max
-    normalisation (§3.4 step 3). Regions without pixels are NaN (never selected).
-    """
-    return aggregate_regions(pixbal_pixel_scores(probs, weights), regions, n_regions, "mean")
 
 
 # ----------------------------------------------------------------------------- ClassBal (§3.3)

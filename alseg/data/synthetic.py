@@ -15,22 +15,13 @@ scenes, a per-pixel colour classifier cannot. Pixel shares form a long tail (roa
 buildings are large; poles, signs and bicycles are tiny), and poles, signs, fences and persons
 put several classes inside one 32x32 block.
 
-Layout written by ``write_synthetic_dataset`` (CamVid-like)::
-
-    root/train/scene_00000.png        RGB image (read with cv2 + BGR->RGB)
-    root/trainannot/scene_00000.png   8-bit single-channel label map, 12 = void
-    root/val/..., root/valannot/...    scenes n_train .. n_train + n_val - 1
-    root/classes.json                 {"classes": [...], "ignore_index": 12}
-
-File ``scene_{i:05d}.png`` holds ``generate_scene(i, seed, height, width)``.
+Scenes are generated in memory by the ``synthetic`` layout (``alseg.data.layouts``): scene i of
+a split is ``generate_scene(i, seed, height, width)`` (val scenes offset by 1,000,000).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -41,7 +32,6 @@ __all__ = [
     "MIN_HEIGHT",
     "MIN_WIDTH",
     "generate_scene",
-    "write_synthetic_dataset",
 ]
 
 SYNTHETIC_CLASSES: tuple[str, ...] = (
@@ -452,47 +442,3 @@ def generate_scene(index: int, seed: int, height: int, width: int) -> tuple[np.n
     image *= np.float32(rng.uniform(0.75, 1.2))
     image *= rng.uniform(0.94, 1.06, size=3).astype(np.float32)
     return np.clip(np.round(image), 0, 255).astype(np.uint8), label
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` via a temporary sibling and os.replace (atomic on one filesystem)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _encode_png(array: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 (H, W) or BGR (H, W, 3) array."""
-    ok, buffer = cv2.imencode(".png", array)
-    if not ok:
-        raise ValueError(f"cv2 could not encode an array of shape {array.shape} as PNG")
-    return buffer.tobytes()
-
-
-def write_synthetic_dataset(
-    root: Path, n_train: int, n_val: int, height: int, width: int, seed: int
-) -> None:
-    """Write a CamVid-like synthetic dataset under ``root`` (layout in the module docstring).
-
-    Train files hold scenes 0..n_train-1, val files scenes n_train..n_train+n_val-1; every file
-    is written atomically (temporary name + rename).
-    """
-    if n_train < 1 or n_val < 0:
-        raise ValueError(
-            f"need n_train >= 1 and n_val >= 0, got n_train={n_train}, n_val={n_val}; "
-            "pass at least one training scene"
-        )
-    _ensure_size(height, width)
-    root = Path(root)
-    splits = {"train": range(0, n_train), "val": range(n_train, n_train + n_val)}
-    for split, indices in splits.items():
-        image_dir, label_dir = root / split, root / f"{split}annot"
-        image_dir.mkdir(parents=True, exist_ok=True)
-        label_dir.mkdir(parents=True, exist_ok=True)
-        for index in indices:
-            image, label = generate_scene(index, seed, height, width)
-            name = f"scene_{index:05d}.png"
-            _write_atomic(image_dir / name, _encode_png(cv2.cvtColor(image, cv2.COLOR_RGB2BGR)))
-            _write_atomic(label_dir / name, _encode_png(label))
-    meta = {"classes": list(SYNTHETIC_CLASSES), "ignore_index": VOID_ID}
-    _write_atomic(root / "classes.json", (json.dumps(meta, indent=2) + "\n").encode())

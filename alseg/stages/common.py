@@ -58,8 +58,3 @@ def write_json(path: str | Path, payload: dict) -> None:
 
 def read_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
-
-
-def region_keys(image_index: np.ndarray, region_id: np.ndarray, stride: int) -> np.ndarray:
-    """One int64 key per (image, region): ``image_index * stride + region_id``."""
-    return image_index.astype(np.int64) * stride + region_id.astype(np.int64)

@@ -20,18 +20,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from alseg import IGNORE, oracle
-from alseg.acquisition.oreal import (
-    items_per_class,
-    labelled_class_counts,
-    oreal_select,
-    oreal_select_weak,
-)
-from alseg.acquisition.policies import region_scores
+from alseg.acquisition.policies import SelectPool
 from alseg.acquisition.select import random_scores, select_under_budget
-from alseg.config import LabelConfig, round_clicks
+from alseg.config import AcquisitionConfig, LabelConfig, round_clicks
 from alseg.data.prepared import PreparedDataset
+from alseg.labels import (
+    class_lists,
+    labeled_mask,
+    labelled_class_counts_of,
+    render_targets,
+    rows_by_image,
+    table_rows,
+)
 from alseg.stages import pixels
-from alseg.stages.common import read_json, region_keys, round_seed, write_json
+from alseg.stages.common import read_json, round_seed, write_json
 from alseg.stages.regions import is_pixel_pool
 from alseg.storage import atomic_path
 from alseg.tables import empty_table, queries_table, read_table, write_table
@@ -43,55 +45,25 @@ def _regions(regions_dir: Path) -> tuple[pa.Table, np.ndarray]:
     )
 
 
-def annotate_regions(
-    label: dict, gt: np.ndarray, region_map: np.ndarray, n_regions: int, num_classes: int
-) -> tuple[np.ndarray, pa.ListArray, np.ndarray]:
-    """What the simulated annotator gives for every region of one image.
-
-    Returns dominant (R,) int16 (-1 = void-dominant), classes (list<int16> of R class lists:
-    the multi-class label,
-    after boundary trimming; with ``void: undefined`` the id ``num_classes`` marks void) and
-    cost (R,) clicks for ``label["type"]``.
-    """
-    counts = oracle.region_class_counts(gt, region_map, n_regions, num_classes, IGNORE)
-    dominant = oracle.dominant_labels(counts)
-    listed = counts
-    if label["type"] == "multiclass" and label["trim_kernel"]:
-        listed = oracle.region_class_counts_trimmed(
-            gt, region_map, n_regions, num_classes, IGNORE, kernel=label["trim_kernel"]
-        )
-    if label["void"] == "undefined":
-        multihot = oracle.multiclass_labels_with_undefined(listed)
-    else:
-        multihot = oracle.multiclass_labels(listed)
-    rows, cols = np.nonzero(multihot)
-    offsets = np.searchsorted(rows, np.arange(n_regions + 1)).astype(np.int32)
-    classes = pa.ListArray.from_arrays(offsets, pa.array(cols.astype(np.int16)))
-    cost = {
-        "dominant": np.ones(n_regions, np.int32),
-        "multiclass": multihot.sum(1).astype(np.int32),
-        "full": counts.sum(1).astype(np.int32),
-    }[label["type"]]
-    return dominant, classes, cost
+def annotate(label: LabelConfig, gt: np.ndarray, region_map: np.ndarray, n_regions: int,
+             num_classes: int) -> oracle.RegionAnswers:  # fmt: skip
+    """The simulated annotator (alseg.oracle) on every region of one image, as configured."""
+    return oracle.annotate_regions(label.type, gt, region_map, n_regions, num_classes,
+                                   label.trim_kernel, label.void == "undefined")  # fmt: skip
 
 
-def label_settings(params: dict) -> dict:
-    """The ``label`` section with defaults filled in (validated)."""
-    return LabelConfig(**params["label"]).model_dump()
-
-
-def region_costs(label: dict, prepared_dir: Path, regions_dir: Path) -> np.ndarray:
-    """Click cost of every region (regions-table order) under the label settings."""
+def region_costs(label: LabelConfig, prepared_dir: Path, regions_dir: Path) -> np.ndarray:
+    """Click cost of every region (regions-table order) under the label settings; dominant and
+    full labels are priced from the regions table (1 and its pixels), multi-class labels by
+    asking the annotator."""
     table, maps = _regions(regions_dir)
-    if label["type"] == "dominant":
-        return np.ones(len(table), np.int32)
-    if label["type"] == "full":
-        return table["n_pixels"].to_numpy().astype(np.int32)
+    if label.type != "multiclass":
+        return oracle.click_costs(label.type, table["n_pixels"].to_numpy())
     data = PreparedDataset.open(prepared_dir)
     gt = data.labels("train")
     per_image = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
     return np.concatenate([
-        annotate_regions(label, gt[i], maps[i], int(per_image[i]), data.num_classes)[2]
+        annotate(label, gt[i], maps[i], int(per_image[i]), data.num_classes).cost
         for i in range(len(maps))
     ])  # fmt: skip
 
@@ -130,7 +102,7 @@ def run_init(
         pool_cost = int(np.count_nonzero(np.asarray(maps) >= 0))
         queries = pixels.initial_queries(maps, clicks, round_seed(params["seed"], 0))
     else:
-        costs = region_costs(label_settings(params), prepared_dir, regions_dir)
+        costs = region_costs(LabelConfig(**params["label"]), prepared_dir, regions_dir)
         pool_cost = int(costs.sum())
         scores = random_scores(len(table), round_seed(params["seed"], 0))
         if budget.get("initial_images"):  # whole images (S4AL's initial set)
@@ -165,23 +137,6 @@ def warn_budget_over_pool(budget: dict, pool_cost: int) -> str | None:
     return line
 
 
-def labeled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
-    """bool (n_regions,) over regions-table rows: already labelled."""
-    stride = int(table["region_id"].to_numpy().max()) + 1
-    keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
-    done = region_keys(labels["image_index"].to_numpy(), labels["region_id"].to_numpy(), stride)
-    return np.isin(keys, done)
-
-
-def table_rows(table: pa.Table, other: pa.Table) -> np.ndarray:
-    """Row of ``table`` (regions table) for each (image_index, region_id) row of ``other``."""
-    stride = int(table["region_id"].to_numpy().max()) + 1
-    keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
-    order = np.argsort(keys)
-    wanted = region_keys(other["image_index"].to_numpy(), other["region_id"].to_numpy(), stride)
-    return order[np.searchsorted(keys[order], wanted)]
-
-
 def _pool_statistics(table: pa.Table, scores_dir: Path) -> dict[str, np.ndarray]:
     """The scores table's columns aligned with the regions table's rows (missing -> NaN / -1)."""
     scored = read_table(scores_dir / "scores.parquet", "scores")
@@ -197,27 +152,6 @@ def _pool_statistics(table: pa.Table, scores_dir: Path) -> dict[str, np.ndarray]
     return {"score": score, "pred_class": pred_class, "vector": vector}
 
 
-def labelled_class_counts_of(labels: pa.Table, num_classes: int) -> np.ndarray:
-    """n_c: labelled regions whose label holds class c (the dominant class under dominant labels,
-    every class present otherwise) -> (C,) int64."""
-    if len(labels) and labels["label_type"][0].as_py() == "dominant":
-        dominant = labels["dominant"].to_numpy().astype(np.int64)
-        return labelled_class_counts(dominant[dominant >= 0], num_classes)
-    return labelled_class_counts(multihot_labels(labels, num_classes), num_classes)
-
-
-def multihot_labels(labels: pa.Table, num_classes: int) -> np.ndarray:
-    """bool (N, num_classes) of the labels table's class lists (ids >= num_classes, i.e. the
-    'undefined' void class, are dropped unless num_classes covers them)."""
-    classes = labels["classes"].combine_chunks()
-    ids = classes.flatten().to_numpy().astype(np.int64)
-    parent = pc.list_parent_indices(classes).to_numpy()
-    keep = ids < num_classes
-    multihot = np.zeros((len(labels), num_classes), bool)
-    multihot[parent[keep], ids[keep]] = True
-    return multihot
-
-
 def run_select(
     params: dict,
     round_index: int,
@@ -229,9 +163,9 @@ def run_select(
 ) -> dict:
     """Rank unlabelled regions with the policy and take them until the click budget is spent.
 
-    OREAL picks per class (ItemsPerClass from the labelled class counts); every other policy
-    ranks one score per region (alseg.acquisition.policies.region_scores). Pixel pools draw
-    each image's share uniformly among its scored candidates (PixelPick).
+    The policy (alseg.acquisition.policies) picks from the pool's statistics: most rank one score
+    per region, OREAL picks per class. Pixel pools draw each image's share uniformly among its
+    scored candidates (PixelPick).
     """
     labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
     budget = params["budget"]
@@ -246,29 +180,18 @@ def run_select(
         return {"round": round_index, "selected": len(queries), "clicks": len(queries),
                 "eligible": len(scored)}  # fmt: skip
     table, _ = _regions(Path(regions_dir))
-    pool = _pool_statistics(table, Path(scores_dir))
+    statistics = _pool_statistics(table, Path(scores_dir))
     meta = read_json(Path(scores_dir) / "meta.json")
     costs = np.load(Path(init_dir) / "costs.npy")
     labelled = labeled_mask(table, labels)
-    eligible = ~labelled & ~np.isnan(pool["score"])
-    acquisition = params["acquisition"]
-    counts = labelled_class_counts_of(labels, meta["num_classes"])
-    background = acquisition["background_class"]
-    if acquisition["policy"] == "oreal":
-        if params["label"]["type"] == "dominant":
-            delta = items_per_class(counts, clicks, background)
-            picked = oreal_select(pool["vector"], delta, eligible)
-        else:
-            picked = oreal_select_weak(pool["vector"], eligible, costs, clicks, counts, background)
-        scores = np.nan_to_num(pool["score"])
-    else:
-        scores = region_scores(
-            acquisition["policy"], pool["score"], pool["vector"], pool["pred_class"], labelled,
-            counts, clicks, meta["class_prior"], acquisition["nu"], acquisition["cbal_lambda"],
-            background,
-        ).astype(np.float32)  # fmt: skip
-        picked = select_under_budget(scores, costs, clicks, eligible=eligible,
-                                     overshoot=budget["overshoot"])  # fmt: skip
+    prior = meta["class_prior"]
+    pool = SelectPool(
+        **statistics, labelled=labelled, eligible=~labelled & ~np.isnan(statistics["score"]),
+        costs=costs, class_counts=labelled_class_counts_of(labels, meta["num_classes"]),
+        class_prior=None if prior is None else np.asarray(prior), clicks=clicks,
+        overshoot=budget["overshoot"], label_type=params["label"]["type"],
+    )  # fmt: skip
+    picked, scores = AcquisitionConfig(**params["acquisition"]).build().select(pool)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         write_table(
@@ -278,34 +201,34 @@ def run_select(
         "round": round_index,
         "selected": len(picked),
         "clicks": int(costs[picked].sum()),
-        "eligible": int(eligible.sum()),
+        "eligible": int(pool.eligible.sum()),
     }
 
 
 def _answer(
-    label: dict,
+    label: LabelConfig,
     queries: pa.Table,
     gt: np.ndarray,
     maps: np.ndarray,
     per_image: np.ndarray,
     num_classes: int,
 ) -> pa.Table:
-    """Label rows for the queried regions, from ground truth (one pass per queried image)."""
+    """Label rows for the queried regions, from the annotator (one call per queried image)."""
     image_index = queries["image_index"].to_numpy()
     region_id = queries["region_id"].to_numpy()
     dominant = np.empty(len(queries), np.int16)
-    answered_rows, class_lists = [], []
-    for rows in _rows_by_image(image_index):
+    answered_rows, multihot = [], []
+    for rows in rows_by_image(image_index):
         index = image_index[rows[0]]
-        answers = annotate_regions(label, gt[index], maps[index], int(per_image[index]),
-                                   num_classes)  # fmt: skip
-        dominant[rows] = answers[0][region_id[rows]]
+        answers = annotate(label, gt[index], maps[index], int(per_image[index]), num_classes)
+        dominant[rows] = answers.dominant[region_id[rows]]
         answered_rows.append(rows)
-        class_lists.append(answers[1].take(region_id[rows]))
-    order = np.argsort(np.concatenate(answered_rows)) if answered_rows else np.zeros(0, np.int64)
-    classes = (pa.concat_arrays(class_lists).take(order) if class_lists
-               else pa.array([], pa.list_(pa.int16())))  # fmt: skip
-    return _label_rows(label["type"], queries, dominant, classes)
+        multihot.append(answers.classes[region_id[rows]])
+    if not answered_rows:
+        return _label_rows(label.type, queries, dominant, pa.array([], pa.list_(pa.int16())))
+    order = np.argsort(np.concatenate(answered_rows))
+    classes = class_lists(np.concatenate(multihot)[order])
+    return _label_rows(label.type, queries, dominant, classes)
 
 
 def _label_rows(label_type: str, queries: pa.Table, dominant: np.ndarray,
@@ -315,45 +238,6 @@ def _label_rows(label_type: str, queries: pa.Table, dominant: np.ndarray,
         "region_id": queries["region_id"], "label_type": pa.array([label_type] * len(queries)),
         "dominant": dominant, "classes": classes, "cost": queries["cost"],
     })  # fmt: skip
-
-
-def _rows_by_image(image_index: np.ndarray) -> list[np.ndarray]:
-    """Row indices grouped by image (images ascending), from one stable sort."""
-    order = np.argsort(image_index, kind="stable")
-    starts = np.flatnonzero(np.diff(image_index[order], prepend=-1))
-    return np.split(order, starts[1:]) if len(order) else []
-
-
-def render_targets(
-    label_type: str, labels: pa.Table, gt: np.ndarray, maps: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Training targets uint8 (K, H, W) (255 = unlabelled) of the K labelled images.
-
-    dominant: the region painted with its dominant class (void-dominant regions stay 255);
-    full: ground truth inside the region; multiclass: single-class regions painted with their
-    class (regions with several classes need a partial-label trainer and stay 255 here).
-    """
-    image_index = labels["image_index"].to_numpy()
-    region_id = labels["region_id"].to_numpy()
-    groups = _rows_by_image(image_index)
-    images = np.array([image_index[rows[0]] for rows in groups], np.int64)
-    targets = np.full((len(images), *maps.shape[1:]), IGNORE, np.uint8)
-    if label_type == "multiclass":
-        classes = labels["classes"].combine_chunks()
-        parent = pc.list_parent_indices(classes).to_numpy()
-        flat = classes.flatten().to_numpy()
-        first = np.full(len(labels), -1, np.int64)
-        owners, first_item = np.unique(parent, return_index=True)
-        first[owners] = flat[first_item]
-        painted = np.where(np.bincount(parent, minlength=len(labels)) == 1, first, -1)
-    else:
-        painted = labels["dominant"].to_numpy()
-    for k, (index, rows) in enumerate(zip(images, groups, strict=True)):
-        if label_type == "full":
-            targets[k] = oracle.render_full_regions(maps[index], region_id[rows], gt[index], IGNORE)
-        else:
-            targets[k] = oracle.render_region_classes(maps[index], region_id[rows], painted[rows])
-    return targets, images.astype(np.int32)
 
 
 def labelled_pixels(label_type: str, labels: pa.Table, table: pa.Table, targets: np.ndarray) -> int:
@@ -395,7 +279,8 @@ def run_oracle(
         dominant, classes = pixels.answer(queries, gt)
         new = _label_rows(label_type, queries, dominant, classes)
     else:
-        new = _answer(label_settings(params), queries, gt, maps, per_image, data.num_classes)
+        label = LabelConfig(**params["label"])
+        new = _answer(label, queries, gt, maps, per_image, data.num_classes)
     labels = pa.concat_tables([previous, new.cast(previous.schema)])
     targets, target_images = render_targets(label_type, labels, gt, maps)
     clicks_round = int(np.sum(new["cost"].to_numpy()))

@@ -19,49 +19,28 @@ import pyarrow.parquet as pq
 import torch
 
 from alseg import IGNORE, checkpoints, storage
-from alseg.acquisition.aggregate import aggregate_regions
 from alseg.acquisition.balanced import PriorAccumulator
-from alseg.acquisition.policies import RegionStatistics, region_statistics
-from alseg.acquisition.select import random_scores
+from alseg.acquisition.policies import Policy, PoolBatch, RegionStatistics
 from alseg.config import AcquisitionConfig, LabelConfig, ModelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
+from alseg.labels import (
+    labelled_class_counts_of,
+    labelled_pixel_mask,
+    num_outputs,
+    region_labels_of,
+)
 from alseg.metrics import ConfusionMatrix, al_curve_area, gini
+from alseg.predict import predict_batches
 from alseg.progress import track_batches
 from alseg.stages import pixels
 from alseg.stages.common import read_json, resolve_device, round_seed, write_json
-from alseg.stages.labeling import labelled_class_counts_of, multihot_labels
 from alseg.stages.regions import is_pixel_pool
 from alseg.storage import atomic_path
-from alseg.tables import SCHEMAS, empty_table, read_table, write_row_groups
-from alseg.train import (
-    predict_batches,
-    save_checkpoint,
-    to_input,
-    train_model,
-)
+from alseg.tables import SCHEMAS, empty_table, read_table, scores_table, write_row_groups
+from alseg.train import save_checkpoint, train_model
 from alseg.trainers import get_trainer
 from alseg.trainers.base import unlabelled_stream
 from alseg.weights import named_weights
-
-
-def num_outputs(num_classes: int, label: LabelConfig) -> int:
-    """Model outputs: the classes, plus MulActSeg's 'undefined' (void) class when it is labelled."""
-    return num_classes + int(label.type == "multiclass" and label.void == "undefined")
-
-
-def region_labels_of(
-    labels_dir: Path, regions_dir: Path, target_images: np.ndarray, n_outputs: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Multi-class region labels of the labelled images: region maps int32 (K, H, W) and
-    region classes bool (K, R_max, n_outputs) (unlabelled regions: all False)."""
-    labels = read_table(labels_dir / "labels.parquet", "labels")
-    maps = np.load(regions_dir / "train_regions.npy", mmap_mode="r")
-    row_of = np.full(len(maps), -1, np.int64)
-    row_of[target_images] = np.arange(len(target_images))
-    classes = np.zeros((len(target_images), int(maps.max()) + 1, n_outputs), bool)
-    rows = row_of[labels["image_index"].to_numpy()]
-    classes[rows, labels["region_id"].to_numpy()] = multihot_labels(labels, n_outputs)
-    return np.asarray(maps[target_images]), classes
 
 
 def fully_labelled_images(labels_dir: Path, regions_dir: Path) -> np.ndarray:
@@ -217,56 +196,37 @@ def statistics_rows(start: int, stats: RegionStatistics) -> pa.Table:
     of the images ``start``, ``start + 1``, ... (one host copy per tensor)."""
     score = stats.score.cpu()
     image_index, region_id = torch.nonzero(~torch.isnan(score), as_tuple=True)
-    n = len(image_index)
-    pred = (stats.pred_class.cpu()[image_index, region_id].numpy() if stats.pred_class is not None
-            else np.full(n, -1))  # fmt: skip
-    if stats.vector is not None:
-        values = stats.vector.cpu()[image_index, region_id]  # (n, C)
-        offsets = np.arange(n + 1, dtype=np.int32) * values.shape[1]
-        vector = pa.ListArray.from_arrays(offsets, values.reshape(-1).numpy().astype(np.float32))
-    else:
-        vector = pa.ListArray.from_arrays(np.zeros(n + 1, np.int32), pa.array([], pa.float32()))
-    return pa.table({
-        "image_index": (image_index + start).numpy().astype(np.int32),
-        "region_id": region_id.numpy().astype(np.int32),
-        "score": score[image_index, region_id].numpy().astype(np.float32),
-        "pred_class": pred.astype(np.int16),
-        "vector": vector,
-    }, schema=SCHEMAS["scores"])  # fmt: skip
+    pred = None if stats.pred_class is None else stats.pred_class.cpu()[image_index, region_id]
+    vector = None if stats.vector is None else stats.vector.cpu()[image_index, region_id]
+    return scores_table((image_index + start).numpy(), region_id.numpy(),
+                        score[image_index, region_id].numpy(),
+                        None if pred is None else pred.numpy(),
+                        None if vector is None else vector.numpy())  # fmt: skip
 
 
 def region_score_batches(
     model: torch.nn.Module | None,
     images: np.ndarray,
     region_maps: np.ndarray,
-    acquisition: AcquisitionConfig,
+    policy: Policy,
+    batch_size: int,
     seed: int,
     device: str,
     prior: PriorAccumulator,
 ) -> Iterator[pa.Table]:
     """Scores-table rows of each pool batch in turn, images in order.
 
-    Per batch: probs (B, C, H, W) -> the policy's pixel statistics -> one scatter over region ids
-    (alseg.acquisition.policies); no loop over regions. ``random`` needs no model. PixBal adds
-    each batch's mean probabilities to ``prior``.
+    Per batch: probs (B, C, H, W) (none when the policy needs no model) -> the policy's region
+    statistics (one scatter over region ids; no loop over regions). A policy that needs the
+    pool prior adds each batch's mean probabilities to ``prior``.
     """
     n_regions = int(region_maps.max()) + 1
-    for start in range(0, len(images), acquisition.batch_size):
-        rows = slice(start, min(start + acquisition.batch_size, len(images)))
+    for rows, probs in predict_batches(model, images, batch_size):
         regions = torch.from_numpy(np.asarray(region_maps[rows]).astype(np.int64)).to(device)
-        if acquisition.policy == "random":  # one uniform draw per region present (seeded)
-            zeros = torch.zeros(regions.shape, device=device)
-            present = ~aggregate_regions(zeros, regions, n_regions, "max").isnan().cpu()
-            noise = random_scores(present.numel(), seed + start).reshape(present.shape)
-            stats = RegionStatistics(torch.where(present, torch.from_numpy(noise), torch.nan))
-        else:
-            with torch.no_grad():
-                probs = torch.softmax(model(to_input(images[rows], model)).float(), dim=1)
-            if acquisition.policy == "pixbal":
-                prior.update(probs)
-            stats = region_statistics(probs, regions, n_regions, acquisition.policy,
-                                      acquisition.aggregation, acquisition.ovr_kind)  # fmt: skip
-        yield statistics_rows(start, stats)
+        if policy.needs_prior:
+            prior.update(probs)
+        stats = policy.region_statistics(PoolBatch(probs, regions, n_regions, rows.start, seed))
+        yield statistics_rows(rows.start, stats)
 
 
 def run_score(
@@ -282,29 +242,28 @@ def run_score(
     image's most uncertain unlabelled pixels, which needs ``labels_dir``)."""
     start = time.perf_counter()
     acquisition = AcquisitionConfig(**params["acquisition"])
+    policy, batch_size = acquisition.build(), acquisition.batch_size
     device = resolve_device(params["device"])
     data = PreparedDataset.open(prepared_dir)
     region_maps = np.load(Path(regions_dir) / "train_regions.npy", mmap_mode="r")
     outputs = checkpoints.outputs_for(data.num_classes)
-    model = (None if acquisition.policy == "random"
-             else checkpoints.load_model(model_dir, device, outputs)[0])  # fmt: skip
+    model = checkpoints.load_model(model_dir, device, outputs)[0] if policy.needs_model else None
     schema = SCHEMAS["scores"].with_metadata({"alseg.table": "scores", "alseg.schema_version": "1"})
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         seed = round_seed(params["seed"], round_index, salt=2)
         prior = PriorAccumulator()  # PixBal's class prior: mean of per-batch mean probabilities
+        images = data.images("train")
         if is_pixel_pool(regions_dir):
             labels = (read_table(Path(labels_dir) / "labels.parquet", "labels") if labels_dir
                       else empty_table("labels"))  # fmt: skip
-            labelled = pixels.labelled_pixel_mask(labels, region_maps.shape)
-            tables = pixels.pixel_score_batches(
-                model, data.images("train"), region_maps, labelled, acquisition, seed, device
-            )
+            labelled = labelled_pixel_mask(labels, region_maps.shape)
+            tables = pixels.pixel_score_batches(model, images, region_maps, labelled, policy,
+                                                batch_size, seed, device)  # fmt: skip
         else:
-            tables = region_score_batches(
-                model, data.images("train"), region_maps, acquisition, seed, device, prior
-            )
-        tables = track_batches(tables, len(region_maps), acquisition.batch_size, "img")
+            tables = region_score_batches(model, images, region_maps, policy, batch_size, seed,
+                                          device, prior)  # fmt: skip
+        tables = track_batches(tables, len(region_maps), batch_size, "img")
         with pq.ParquetWriter(tmp / "scores.parquet", schema) as writer:
             rows = write_row_groups(writer, tables)
         read_table(tmp / "scores.parquet", "scores")  # validates what was written

@@ -4,9 +4,10 @@ stages.
 The pool's region maps hold the flat id y * W + x of every non-void pixel (-1 on void), so a
 query row is (image_index, region_id = y * W + x) and costs one click. A round's click budget is
 split evenly over the images (``pixels_per_image``). Round 0 draws uniformly among non-void
-pixels; later rounds keep, per image, the ``acquisition.top_fraction`` most uncertain pixels
-that are neither void nor labelled (score stage, one batched ``topk``) and draw uniformly among
-them (select stage). ``random`` uses a uniform random uncertainty map, as PixelPick does.
+pixels; later rounds keep, per image, the policy's ``top_fraction`` most uncertain pixels that
+are neither void nor labelled (score stage: ``Policy.pixel_uncertainty``, one batched ``topk``)
+and draw uniformly among them (select stage). ``random`` uses a uniform random uncertainty map,
+as PixelPick does.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from alseg import IGNORE, oracle
 from alseg.acquisition.pixelpick import draw_per_image, pixels_per_image, top_uncertain
-from alseg.acquisition.uncertainty import pixel_uncertainty
-from alseg.config import AcquisitionConfig
-from alseg.tables import SCHEMAS, queries_table
-from alseg.train import to_input
+from alseg.acquisition.policies import Policy, PoolBatch
+from alseg.labels import rows_by_image
+from alseg.predict import predict_batches
+from alseg.tables import queries_table, scores_table
 
 
 def initial_queries(maps: np.ndarray, clicks: int, seed: int) -> pa.Table:
@@ -52,20 +54,15 @@ def select_queries(scored: pa.Table, round_index: int, clicks: int, seed: int) -
     )
 
 
-def labelled_pixel_mask(labels: pa.Table, shape: tuple[int, int, int]) -> np.ndarray:
-    """bool (N, H * W): pixels already in the labels table."""
-    mask = np.zeros((shape[0], shape[1] * shape[2]), bool)
-    mask[labels["image_index"].to_numpy(), labels["region_id"].to_numpy()] = True
-    return mask
-
-
 def answer(queries: pa.Table, gt: np.ndarray) -> tuple[np.ndarray, pa.ListArray]:
-    """The simulated annotator on pixels: the ground-truth class of each queried pixel ->
-    (dominant (Q,) int16, classes list<int16> of one class each)."""
-    width = gt.shape[2]
-    ys, xs = np.divmod(queries["region_id"].to_numpy().astype(np.int64), width)
-    cls = np.asarray(gt[queries["image_index"].to_numpy(), ys, xs]).astype(np.int16)
-    if (cls == 255).any():
+    """The simulated annotator on pixels (``oracle.pixel_labels``, one call per queried
+    image) -> (dominant (Q,) int16, classes list<int16> of one class each)."""
+    image_index = queries["image_index"].to_numpy()
+    ys, xs = np.divmod(queries["region_id"].to_numpy().astype(np.int64), gt.shape[2])
+    cls = np.empty(len(queries), np.int16)
+    for rows in rows_by_image(image_index):
+        cls[rows] = oracle.pixel_labels(gt[image_index[rows[0]]], ys[rows], xs[rows], IGNORE)
+    if (cls < 0).any():
         raise ValueError("pixel queries must not ask for void pixels")
     offsets = np.arange(len(cls) + 1, dtype=np.int32)
     return cls, pa.ListArray.from_arrays(offsets, pa.array(cls))
@@ -79,14 +76,7 @@ def _batch_candidates(start: int, uncertainty: torch.Tensor, excluded: torch.Ten
     valid = idx < h * w
     score = uncertainty.reshape(b, h * w).gather(1, idx.clamp(max=h * w - 1))[valid].cpu()
     image, _ = torch.nonzero(valid, as_tuple=True)
-    n = len(image)
-    return pa.table({
-        "image_index": (image.cpu() + start).numpy().astype(np.int32),
-        "region_id": idx[valid].cpu().numpy().astype(np.int32),
-        "score": score.numpy().astype(np.float32),
-        "pred_class": np.full(n, -1, np.int16),
-        "vector": pa.ListArray.from_arrays(np.zeros(n + 1, np.int32), pa.array([], pa.float32())),
-    }, schema=SCHEMAS["scores"])  # fmt: skip
+    return scores_table(image.cpu().numpy() + start, idx[valid].cpu().numpy(), score.numpy())
 
 
 def pixel_score_batches(
@@ -94,24 +84,19 @@ def pixel_score_batches(
     images: np.ndarray,
     maps: np.ndarray,
     labelled: np.ndarray,
-    acquisition: AcquisitionConfig,
+    policy: Policy,
+    batch_size: int,
     seed: int,
     device: str,
 ) -> Iterator[pa.Table]:
-    """Step 1 over the pool, one scores table per batch: uncertainty (B, H, W) of the policy's
-    measure (uniform noise for ``random``), void and labelled pixels excluded, each image's top
-    fraction kept. labelled: bool (N, H * W)."""
+    """Step 1 over the pool, one scores table per batch: the policy's pixel uncertainty
+    (B, H, W) (uniform noise for ``random``), void and labelled pixels excluded, each image's
+    top fraction kept. labelled: bool (N, H * W)."""
     generator = torch.Generator().manual_seed(seed)
-    for start in range(0, len(images), acquisition.batch_size):
-        batch = slice(start, min(start + acquisition.batch_size, len(images)))
-        region_map = torch.from_numpy(np.array(maps[batch])).to(device)
-        excluded = (region_map < 0) | torch.from_numpy(labelled[batch]).to(device).view_as(
-            region_map
-        )
-        if acquisition.policy == "random":
-            uncertainty = torch.rand(region_map.shape, generator=generator).to(device)
-        else:
-            with torch.no_grad():
-                probs = torch.softmax(model(to_input(images[batch], model)).float(), dim=1)
-            uncertainty = pixel_uncertainty(probs, acquisition.policy)
-        yield _batch_candidates(start, uncertainty, excluded, acquisition.top_fraction)
+    for rows, probs in predict_batches(model, images, batch_size):
+        region_map = torch.from_numpy(np.array(maps[rows])).to(device)
+        labelled_map = torch.from_numpy(labelled[rows]).to(device).view_as(region_map)
+        batch = PoolBatch(probs, region_map, -1, rows.start, seed, generator)
+        uncertainty = policy.pixel_uncertainty(batch)
+        excluded = (region_map < 0) | labelled_map
+        yield _batch_candidates(rows.start, uncertainty, excluded, policy.settings.top_fraction)

@@ -22,12 +22,12 @@ import torch
 from alseg import IGNORE, checkpoints
 from alseg.config import LabelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
+from alseg.labels import num_outputs, region_labels_of
+from alseg.predict import predict_batches
 from alseg.progress import track_batches
 from alseg.pseudo import prepare_features, pseudo_label_image
 from alseg.stages.common import read_json, resolve_device, write_json
-from alseg.stages.model_stages import num_outputs, region_labels_of
 from alseg.storage import atomic_path
-from alseg.train import to_input
 
 
 @torch.no_grad()
@@ -44,12 +44,10 @@ def pseudo_labels(
     """uint8 (K, H, W) pseudo-labels of K images with region maps (K, H, W) and region classes
     (K, R, C); ``temperature`` undoes a cosine head's scaling (probabilities without it)."""
     out = np.full(maps.shape, IGNORE, np.uint8)
-    for start in track_batches(range(0, len(images), batch_size), len(images), batch_size, "img"):
-        rows = slice(start, min(start + batch_size, len(images)))
-        logits, features = model(to_input(images[rows], model), return_features=True)
-        probs = torch.softmax(logits.float() * (temperature or 1.0), dim=1)
+    batches = predict_batches(model, images, batch_size, temperature, features=True)
+    for rows, probs, features in track_batches(batches, len(images), batch_size, "img"):
         for k in range(probs.shape[0]):
-            image = start + k
+            image = rows.start + k
             label = pseudo_label_image(
                 prepare_features(features[k].float(), tuple(maps.shape[1:])), probs[k],
                 torch.from_numpy(maps[image].astype(np.int64)).to(device),

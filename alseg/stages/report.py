@@ -22,13 +22,13 @@ import pyarrow.compute as pc
 import yaml
 
 from alseg.data.prepared import PreparedDataset
+from alseg.labels import labelled_class_counts_of, render_targets
 from alseg.metrics import al_curve_area, gini
 from alseg.reporting import figures
 from alseg.reporting.curves import Curve, bands, method_name
 from alseg.reporting.html import data_uri, render
 from alseg.reporting.overlays import busiest_images, overlay, palette, region_centres
 from alseg.stages.common import read_json, write_json
-from alseg.stages.labeling import labelled_class_counts_of, render_targets
 from alseg.stages.regions import is_pixel_pool
 from alseg.storage import atomic_path
 from alseg.tables import read_table

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from alseg import checkpoints
+from alseg.acquisition.policies import get_policy
 from alseg.config import AcquisitionConfig, DataConfig, RegionConfig, TrainConfig
 from alseg.stages import labeling, model_stages, prepare, regions
 from alseg.tables import empty_table, read_table, write_table
@@ -102,10 +103,12 @@ def probs_map(pool: Path, pixel_probs: dict[tuple[int, int], list[float]],
 def score_and_select(pool: Path, tmp: Path, probs: np.ndarray, policy: str, how: str, mp):
     """Run the score and select stages; -> (region score by region id, region ids in order)."""
     mp.setattr(checkpoints, "load_model", lambda *a, **k: (FixedProbs(probs), {}))
+    takes_aggregation = "aggregation" in get_policy(policy).Settings.model_fields
+    settings = {policy: {"aggregation": how}} if takes_aggregation else {}
     params = {
         "seed": 0, "device": "cpu", "label": {"type": "dominant"},
         "train": TrainConfig().model_dump(),
-        "acquisition": AcquisitionConfig(policy=policy, aggregation=how).model_dump(),
+        "acquisition": AcquisitionConfig(policy=policy, **settings).model_dump(),
         "budget": {"rounds": 2, "initial_clicks": 4, "clicks_per_round": 4, "overshoot": False},
     }  # fmt: skip
     model_stages.run_score(params, 0, pool / "prepared", pool / "regions", tmp / "model",

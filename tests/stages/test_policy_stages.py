@@ -2,8 +2,17 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from alseg.acquisition import policies as registry
+from alseg.acquisition.policies import (
+    Policy,
+    PolicySettings,
+    PoolBatch,
+    RegionStatistics,
+    SelectPool,
+)
 from alseg.config import AcquisitionConfig, DataConfig, RegionConfig, TrainConfig
 from alseg.stages import labeling, model_stages, prepare, regions
 from alseg.stages.common import read_json
@@ -60,3 +69,55 @@ def test_policy_selects_unlabelled_regions_within_budget(round_zero, policy: str
     if policy == "oreal":  # per-class picks: the classes with fewest labelled regions come first
         vector = read_table(out / "scores" / "scores.parquet", "scores")["vector"]
         assert len(vector[0]) == 4
+
+
+def keys_of(table) -> list[tuple[int, int]]:
+    return list(zip(table["image_index"].to_pylist(), table["region_id"].to_pylist(), strict=True))
+
+
+class ClassZeroSettings(PolicySettings):
+    power: float = 1.0
+
+
+class ClassZero(Policy):
+    """A toy policy: regions whose mean p_0 is largest first, scored as (mean p_0) ** power."""
+
+    name = "class_zero"
+    Settings = ClassZeroSettings
+
+    def region_statistics(self, batch: PoolBatch) -> RegionStatistics:
+        from alseg.acquisition.aggregate import aggregate_regions
+
+        return RegionStatistics(
+            aggregate_regions(batch.probs[:, 0], batch.regions, batch.n_regions, "mean")
+        )
+
+    def region_scores(self, pool: SelectPool) -> np.ndarray:
+        return pool.score**self.settings.power
+
+
+def test_a_policy_registered_in_a_test_runs_through_score_and_select(
+    round_zero, monkeypatch
+) -> None:
+    monkeypatch.setitem(registry.POLICIES, "class_zero", ClassZero)
+    tmp, base = round_zero["tmp"], round_zero["base"]
+    acquisition = AcquisitionConfig(policy="class_zero", class_zero={"power": 2.0})
+    assert acquisition.model_dump()["class_zero"] == {"power": 2.0}
+    params = {**base, "device": "cpu", "train": TrainConfig().model_dump(),
+              "acquisition": acquisition.model_dump()}  # fmt: skip
+    out = tmp / "class_zero"
+    model_stages.run_score(params, 0, tmp / "prepared", tmp / "regions", tmp / "model",
+                           out / "scores")  # fmt: skip
+    labeling.run_select(params, 1, out / "scores", tmp / "init", tmp / "labels", tmp / "regions",
+                        out / "queries")  # fmt: skip
+    scored = read_table(out / "scores" / "scores.parquet", "scores")
+    labels = read_table(tmp / "labels" / "labels.parquet", "labels")
+    done = set(zip(labels["image_index"].to_pylist(), labels["region_id"].to_pylist(), strict=True))
+    keys = list(
+        zip(scored["image_index"].to_pylist(), scored["region_id"].to_pylist(), strict=True)
+    )
+    score = scored["score"].to_numpy()
+    order = [i for i in np.argsort(-score, kind="stable") if keys[i] not in done][:12]
+    queries = read_table(out / "queries" / "queries.parquet", "queries")
+    assert keys_of(queries) == [keys[i] for i in order]
+    assert queries["score"].to_numpy() == pytest.approx(score[order] ** 2)

@@ -14,11 +14,7 @@ from alseg.acquisition.balanced import (
     cbal_region_scores,
     cbal_region_statistics,
     classbal_region_scores,
-    pixbal_class_prior,
-    pixbal_pixel_scores,
-    pixbal_region_scores,
     pixbal_weights,
-    pool_class_prior,
 )
 
 
@@ -31,42 +27,12 @@ def _probs_1x3x1x2() -> torch.Tensor:
 # ----------------------------------------------------------------------------- PixBal
 
 
-def test_pixbal_prior_weights_and_scores_by_hand() -> None:
-    probs = _probs_1x3x1x2()
-    # prior = mean over the 2 pixels: [(0.5+0.1)/2, (0.3+0.3)/2, (0.2+0.6)/2] = [0.3, 0.3, 0.4]
-    prior = pixbal_class_prior(probs)
-    torch.testing.assert_close(prior, torch.tensor([0.3, 0.3, 0.4]))
+def test_pixbal_weights_by_hand() -> None:
     # nu = 10: w = (1 + 10 * 0.3)^-2 = 1/16 = 0.0625 (x2), (1 + 10 * 0.4)^-2 = 1/25 = 0.04
-    weights = pixbal_weights(prior, nu=10.0)
+    weights = pixbal_weights(torch.tensor([0.3, 0.3, 0.4]), nu=10.0)
     torch.testing.assert_close(weights, torch.tensor([0.0625, 0.0625, 0.04]))
-    # pixel 0: BvSB = 0.3 / 0.5 = 0.6, argmax 0 -> 0.6 * 0.0625 = 0.0375
-    # pixel 1: BvSB = 0.3 / 0.6 = 0.5, argmax 2 -> 0.5 * 0.04 = 0.02
-    scores = pixbal_pixel_scores(probs, weights)
-    assert scores.shape == (1, 1, 2) and scores.dtype == torch.float32
-    torch.testing.assert_close(scores, torch.tensor([[[0.0375, 0.02]]]))
-    # one region holding both pixels: mean = (0.0375 + 0.02) / 2 = 0.02875;
-    # region 1 has no pixels -> NaN
-    regions = torch.zeros(1, 1, 2, dtype=torch.long)
-    region_scores = pixbal_region_scores(probs, regions, 2, weights)
-    assert region_scores.shape == (1, 2)
-    assert region_scores[0, 0].item() == pytest.approx(0.02875, rel=1e-6)
-    assert math.isnan(region_scores[0, 1].item())
-    # two single-pixel regions: the pixel scores themselves
-    regions2 = torch.tensor([[[1, 0]]])
-    torch.testing.assert_close(
-        pixbal_region_scores(probs, regions2, 2, weights), torch.tensor([[0.02, 0.0375]])
-    )
-    torch.testing.assert_close(
-        pixbal_region_scores(probs, regions2, 2, weights),
-        aggregate_regions(scores, regions2, 2, "mean"),
-    )
-
-
-def test_pixbal_weights_nu_zero_is_plain_bvsb() -> None:
-    probs = _probs_1x3x1x2()
-    weights = pixbal_weights(torch.tensor([0.3, 0.3, 0.4]), nu=0.0)  # (1 + 0)^-2 = 1
-    torch.testing.assert_close(weights, torch.ones(3))
-    torch.testing.assert_close(pixbal_pixel_scores(probs, weights), torch.tensor([[[0.6, 0.5]]]))
+    # nu = 0: (1 + 0)^-2 = 1, plain BvSB
+    torch.testing.assert_close(pixbal_weights(torch.tensor([0.3, 0.3, 0.4]), 0.0), torch.ones(3))
 
 
 def test_prior_accumulator_averages_batch_means() -> None:
@@ -77,10 +43,6 @@ def test_prior_accumulator_averages_batch_means() -> None:
     assert acc.n_batches == 2
     # mean of the batch means = [0.5, 0.5] (MulActSeg), not the pixel mean [1/4, 3/4]
     torch.testing.assert_close(acc.value(), torch.tensor([0.5, 0.5]))
-    # exact pixel-weighted pool mean: sums [1, 3] over 4 pixels = [0.25, 0.75]
-    torch.testing.assert_close(
-        pool_class_prior(torch.tensor([1.0, 3.0]), 4), torch.tensor([0.25, 0.75])
-    )
 
 
 def test_prior_accumulator_guards() -> None:
@@ -90,8 +52,6 @@ def test_prior_accumulator_guards() -> None:
     acc.update(torch.full((1, 2, 1, 1), 0.5))
     with pytest.raises(ValueError, match="C=2"):
         acc.update(torch.full((1, 3, 1, 1), 1 / 3))
-    with pytest.raises(ValueError, match="weights must be"):
-        pixbal_pixel_scores(_probs_1x3x1x2(), torch.ones(2))
     with pytest.raises(ValueError, match="nu must be"):
         pixbal_weights(torch.ones(3), nu=-1.0)
 

@@ -73,3 +73,37 @@ def test_pixel_regions_reject_what_a_point_label_cannot_do(override: dict, named
         data.setdefault(section, {})[field] = value
     with pytest.raises(ConfigError, match=f"region.type 'pixel'.*{named}"):
         parse_config(data, source="pixel.yaml")
+
+
+def test_policy_settings_sit_under_the_policy_name() -> None:
+    cfg = parse_config({"acquisition": {"policy": "oreal", "oreal": {"aggregation": "max"},
+                                        "pixbal": {"nu": 6.0}}})  # fmt: skip
+    assert cfg.acquisition.settings.aggregation == "max"
+    # only the chosen policy's block is kept, with its defaults filled in
+    assert cfg.acquisition.model_dump() == {"policy": "oreal", "batch_size": 8, "oreal": {
+        "aggregation": "max", "ovr_kind": "ovr_entropy", "background_class": None}}  # fmt: skip
+    assert parse_config(json.loads(cfg.model_dump_json())) == cfg
+    # a policy without settings dumps no block
+    assert parse_config({"acquisition": {"policy": "classbal"}}).acquisition.model_dump() == {
+        "policy": "classbal", "batch_size": 8}  # fmt: skip
+
+
+def test_a_setting_the_policy_does_not_have_names_the_field() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"field 'acquisition\.entropy\.nu': unknown setting "
+        r"\(policy 'entropy' takes: aggregation, top_fraction\)",
+    ):
+        parse_config({"acquisition": {"policy": "entropy", "entropy": {"nu": 3.0}}})
+    with pytest.raises(ConfigError, match=r"field 'acquisition\.pixbal\.nu': Input should be"):
+        parse_config({"acquisition": {"policy": "entropy", "pixbal": {"nu": -1.0}}})
+    with pytest.raises(ConfigError, match=r"field 'acquisition\.orel': unknown key"):
+        parse_config({"acquisition": {"policy": "oreal", "orel": {}}})
+
+
+def test_flat_acquisition_settings_still_load_with_a_deprecation() -> None:
+    old = {"policy": "cbal", "cbal_lambda": 1.5, "aggregation": "max"}
+    with pytest.warns(FutureWarning, match=r"acquisition\.cbal_lambda -> acquisition\.cbal\.lam"):
+        cfg = parse_config({"acquisition": old})
+    assert cfg.acquisition.settings.lam == 1.5  # aggregation: not a cbal setting, dropped
+    assert cfg == parse_config({"acquisition": {"policy": "cbal", "cbal": {"lam": 1.5}}})

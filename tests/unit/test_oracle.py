@@ -8,15 +8,12 @@ import pytest
 from alseg import IGNORE
 from alseg.oracle import (
     LABEL_TYPES,
-    dominant_cost,
+    click_costs,
     dominant_labels,
-    full_cost,
-    multiclass_cost,
     multiclass_labels,
     pixel_labels,
     region_class_counts,
     render_full_regions,
-    render_pixels,
     render_region_classes,
 )
 
@@ -75,7 +72,7 @@ def test_dominant_labels_tie_void_and_empty() -> None:
     np.testing.assert_array_equal(lab, [0, 1, -1, -1])
     # a class tied with void: class column comes first -> class wins
     np.testing.assert_array_equal(dominant_labels(np.array([[2, 0, 0, 2]])), [0])
-    np.testing.assert_array_equal(dominant_cost(COUNTS), [1, 1, 1, 1])
+    np.testing.assert_array_equal(click_costs("dominant", COUNTS.sum(1)), [1, 1, 1, 1])
 
 
 def test_multiclass_labels_and_cost() -> None:
@@ -90,14 +87,16 @@ def test_multiclass_labels_and_cost() -> None:
         ]
     )
     np.testing.assert_array_equal(mh, expected)
-    cost = multiclass_cost(mh)
-    assert cost.dtype == np.int16
+    cost = click_costs("multiclass", COUNTS.sum(1), mh)
+    assert cost.dtype == np.int32
     np.testing.assert_array_equal(cost, [1, 2, 1, 0])
 
 
 def test_full_cost_counts_void_pixels() -> None:
     # 3 + 1 void, 2 + 2, 1 + 2 void, 0
-    np.testing.assert_array_equal(full_cost(COUNTS), [4, 4, 3, 0])
+    np.testing.assert_array_equal(click_costs("full", COUNTS.sum(1)), [4, 4, 3, 0])
+    with pytest.raises(ValueError, match="multihot"):
+        click_costs("multiclass", COUNTS.sum(1))
 
 
 def test_pixel_labels_with_void() -> None:
@@ -139,13 +138,4 @@ def test_render_full_regions() -> None:
             [n, 0, 2, n],  # (2,0) void -> 255; (2,1)=0; (2,3) region -1
         ]
     )
-    np.testing.assert_array_equal(out, expected)
-
-
-def test_render_pixels() -> None:
-    out = render_pixels((3, 4), np.array([0, 1, 2]), np.array([3, 1, 3]), np.array([2, -1, 1]))
-    expected = np.full((3, 4), IGNORE, dtype=np.uint8)
-    expected[0, 3] = 2
-    expected[2, 3] = 1  # (1, 1) is void (-1) -> stays 255
-    assert out.dtype == np.uint8
     np.testing.assert_array_equal(out, expected)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from alseg.oracle import (
-    multiclass_cost,
+    click_costs,
     multiclass_labels_with_undefined,
     region_class_counts,
     region_class_counts_trimmed,
@@ -102,7 +102,7 @@ def test_multiclass_labels_with_undefined_channel() -> None:
     )
     np.testing.assert_array_equal(got, expected)
     # Cityscapes-style cost counts the undefined click: 1, 1, 2, 1, 0
-    assert multiclass_cost(got).tolist() == [1, 1, 2, 1, 0]
+    assert click_costs("multiclass", np.zeros(len(got)), got).tolist() == [1, 1, 2, 1, 0]
 
 
 def test_trimming_guards() -> None:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import cv2
 import numpy as np
 import pytest
 
@@ -13,7 +9,6 @@ from alseg.data.synthetic import (
     SYNTHETIC_CLASSES,
     VOID_ID,
     generate_scene,
-    write_synthetic_dataset,
 )
 
 POLE = SYNTHETIC_CLASSES.index("pole")
@@ -89,23 +84,3 @@ def test_several_classes_share_32x32_blocks() -> None:
     present[np.repeat(np.arange(165), 1024), blocks.ravel()] = True
     classes_per_block = present[:, :VOID_ID].sum(axis=1)
     assert (classes_per_block >= 3).sum() >= 10
-
-
-def test_write_synthetic_dataset_round_trip(tmp_path: Path) -> None:
-    write_synthetic_dataset(tmp_path, n_train=2, n_val=1, height=48, width=64, seed=5)
-    meta = json.loads((tmp_path / "classes.json").read_text())
-    assert meta == {"classes": list(SYNTHETIC_CLASSES), "ignore_index": 12}
-    expected = {"train": [0, 1], "val": [2]}
-    for split, indices in expected.items():
-        names = sorted(p.name for p in (tmp_path / split).iterdir())
-        assert names == [f"scene_{i:05d}.png" for i in indices]
-        for index in indices:
-            name = f"scene_{index:05d}.png"
-            image = cv2.cvtColor(cv2.imread(str(tmp_path / split / name)), cv2.COLOR_BGR2RGB)
-            label = cv2.imread(str(tmp_path / f"{split}annot" / name), cv2.IMREAD_UNCHANGED)
-            want_image, want_label = generate_scene(index, 5, 48, 64)
-            assert label.ndim == 2 and label.dtype == np.uint8
-            np.testing.assert_array_equal(image, want_image)
-            np.testing.assert_array_equal(label, want_label)
-    leftovers = [p.name for p in tmp_path.rglob(".*")]
-    assert leftovers == []  # no temporary files left behind

@@ -1,0 +1,139 @@
+"""The labelled state of the pool as tables: region keys, labelled masks, class lists, class
+counts and rendered training targets. Shared by the stages (numpy + pyarrow).
+
+Tables (``alseg.tables``): the regions table (one row per region: image_index, region_id,
+n_pixels), the labels table (one row per labelled region: label_type, dominant (int16, -1 =
+void-dominant), classes (list<int16>), cost).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from alseg import IGNORE, oracle
+from alseg.acquisition.oreal import labelled_class_counts
+from alseg.tables import read_table
+
+if TYPE_CHECKING:
+    from alseg.config import LabelConfig
+
+
+def num_outputs(num_classes: int, label: LabelConfig) -> int:
+    """Model outputs: the classes, plus MulActSeg's 'undefined' (void) class when it is labelled."""
+    return num_classes + int(label.type == "multiclass" and label.void == "undefined")
+
+
+def region_keys(image_index: np.ndarray, region_id: np.ndarray, stride: int) -> np.ndarray:
+    """One int64 key per (image, region): ``image_index * stride + region_id``."""
+    return image_index.astype(np.int64) * stride + region_id.astype(np.int64)
+
+
+def labeled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
+    """bool (n_regions,) over regions-table rows: already labelled."""
+    stride = int(table["region_id"].to_numpy().max()) + 1
+    keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
+    done = region_keys(labels["image_index"].to_numpy(), labels["region_id"].to_numpy(), stride)
+    return np.isin(keys, done)
+
+
+def table_rows(table: pa.Table, other: pa.Table) -> np.ndarray:
+    """Row of ``table`` (regions table) for each (image_index, region_id) row of ``other``."""
+    stride = int(table["region_id"].to_numpy().max()) + 1
+    keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
+    order = np.argsort(keys)
+    wanted = region_keys(other["image_index"].to_numpy(), other["region_id"].to_numpy(), stride)
+    return order[np.searchsorted(keys[order], wanted)]
+
+
+def labelled_pixel_mask(labels: pa.Table, shape: tuple[int, int, int]) -> np.ndarray:
+    """Pixel pools: bool (N, H * W), pixels already in the labels table."""
+    mask = np.zeros((shape[0], shape[1] * shape[2]), bool)
+    mask[labels["image_index"].to_numpy(), labels["region_id"].to_numpy()] = True
+    return mask
+
+
+def multihot_labels(labels: pa.Table, num_classes: int) -> np.ndarray:
+    """bool (N, num_classes) of the labels table's class lists (ids >= num_classes, i.e. the
+    'undefined' void class, are dropped unless num_classes covers them)."""
+    classes = labels["classes"].combine_chunks()
+    ids = classes.flatten().to_numpy().astype(np.int64)
+    parent = pc.list_parent_indices(classes).to_numpy()
+    keep = ids < num_classes
+    multihot = np.zeros((len(labels), num_classes), bool)
+    multihot[parent[keep], ids[keep]] = True
+    return multihot
+
+
+def class_lists(multihot: np.ndarray) -> pa.ListArray:
+    """list<int16> of the class ids set in each row of multihot (N, K) bool, ascending."""
+    rows, cols = np.nonzero(multihot)
+    offsets = np.searchsorted(rows, np.arange(len(multihot) + 1)).astype(np.int32)
+    return pa.ListArray.from_arrays(offsets, pa.array(cols.astype(np.int16)))
+
+
+def labelled_class_counts_of(labels: pa.Table, num_classes: int) -> np.ndarray:
+    """n_c: labelled regions whose label holds class c (the dominant class under dominant labels,
+    every class present otherwise) -> (C,) int64."""
+    if len(labels) and labels["label_type"][0].as_py() == "dominant":
+        dominant = labels["dominant"].to_numpy().astype(np.int64)
+        return labelled_class_counts(dominant[dominant >= 0], num_classes)
+    return labelled_class_counts(multihot_labels(labels, num_classes), num_classes)
+
+
+def region_labels_of(
+    labels_dir: Path, regions_dir: Path, target_images: np.ndarray, n_outputs: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-class region labels of the labelled images: region maps int32 (K, H, W) and
+    region classes bool (K, R_max, n_outputs) (unlabelled regions: all False)."""
+    labels = read_table(labels_dir / "labels.parquet", "labels")
+    maps = np.load(regions_dir / "train_regions.npy", mmap_mode="r")
+    row_of = np.full(len(maps), -1, np.int64)
+    row_of[target_images] = np.arange(len(target_images))
+    classes = np.zeros((len(target_images), int(maps.max()) + 1, n_outputs), bool)
+    rows = row_of[labels["image_index"].to_numpy()]
+    classes[rows, labels["region_id"].to_numpy()] = multihot_labels(labels, n_outputs)
+    return np.asarray(maps[target_images]), classes
+
+
+def rows_by_image(image_index: np.ndarray) -> list[np.ndarray]:
+    """Row indices grouped by image (images ascending), from one stable sort."""
+    order = np.argsort(image_index, kind="stable")
+    starts = np.flatnonzero(np.diff(image_index[order], prepend=-1))
+    return np.split(order, starts[1:]) if len(order) else []
+
+
+def render_targets(
+    label_type: str, labels: pa.Table, gt: np.ndarray, maps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training targets uint8 (K, H, W) (255 = unlabelled) of the K labelled images.
+
+    dominant: the region painted with its dominant class (void-dominant regions stay 255);
+    full: ground truth inside the region; multiclass: single-class regions painted with their
+    class (regions with several classes need a partial-label trainer and stay 255 here).
+    """
+    image_index = labels["image_index"].to_numpy()
+    region_id = labels["region_id"].to_numpy()
+    groups = rows_by_image(image_index)
+    images = np.array([image_index[rows[0]] for rows in groups], np.int64)
+    targets = np.full((len(images), *maps.shape[1:]), IGNORE, np.uint8)
+    if label_type == "multiclass":
+        classes = labels["classes"].combine_chunks()
+        parent = pc.list_parent_indices(classes).to_numpy()
+        flat = classes.flatten().to_numpy()
+        first = np.full(len(labels), -1, np.int64)
+        owners, first_item = np.unique(parent, return_index=True)
+        first[owners] = flat[first_item]
+        painted = np.where(np.bincount(parent, minlength=len(labels)) == 1, first, -1)
+    else:
+        painted = labels["dominant"].to_numpy()
+    for k, (index, rows) in enumerate(zip(images, groups, strict=True)):
+        if label_type == "full":
+            targets[k] = oracle.render_full_regions(maps[index], region_id[rows], gt[index], IGNORE)
+        else:
+            targets[k] = oracle.render_region_classes(maps[index], region_id[rows], painted[rows])
+    return targets, images.astype(np.int32)
