@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from alseg.checks import int_array
+
 __all__ = [
     "ConfusionMatrix",
     "al_curve_area",
@@ -46,16 +48,6 @@ def _check_ignore_index(ignore_index: int, num_classes: int) -> None:
         )
 
 
-def _as_int_array(x: Any, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(
-            f"{name} must hold integer class ids, got dtype {arr.dtype}; convert with "
-            f"{name}.astype(np.int64) (take argmax over C first if these are scores)."
-        )
-    return arr
-
-
 def _check_cm(cm: np.ndarray) -> np.ndarray:
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
@@ -81,8 +73,9 @@ def confusion_matrix(
     """
     _check_num_classes(num_classes)
     _check_ignore_index(ignore_index, num_classes)
-    pred = _as_int_array(pred, "pred")
-    target = _as_int_array(target, "target")
+    hint = " (take argmax over C first if these are scores)"
+    pred = int_array(pred, "pred", hint=hint)
+    target = int_array(target, "target", hint=hint)
     if pred.shape != target.shape:
         raise ValueError(
             f"pred and target must have the same shape, got pred {pred.shape} and target "

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from alseg import IGNORE
+from alseg import IGNORE, checks
 
 __all__ = [
     "LABEL_TYPES",
@@ -47,21 +47,6 @@ LABEL_TYPES: tuple[str, ...] = ("dominant", "multiclass", "pixel", "full")
 
 
 # ----------------------------------------------------------------------------- guards
-def _int_array(x: Any, name: str, ndim: int) -> np.ndarray:
-    arr = np.asarray(x)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(
-            f"{name} must be an integer array, got dtype {arr.dtype}; convert it with "
-            f"{name}.astype(np.int64)."
-        )
-    if arr.ndim != ndim:
-        raise ValueError(
-            f"{name} must be {ndim}-D, got shape {arr.shape}; pass one image at a time "
-            "(index the batch) or flatten the coordinate lists."
-        )
-    return arr
-
-
 def _check_counts(counts: Any) -> np.ndarray:
     counts = np.asarray(counts)
     if counts.ndim != 2 or counts.shape[1] < 2 or not np.issubdtype(counts.dtype, np.integer):
@@ -73,19 +58,9 @@ def _check_counts(counts: Any) -> np.ndarray:
     return counts
 
 
-def _check_region_map(region_map: Any) -> np.ndarray:
-    rm = _int_array(region_map, "region_map", 2)
-    if rm.size and rm.min() < -1:
-        raise ValueError(
-            f"region_map ids must be >= -1 (-1 = no region), got {rm.min()}; relabel regions "
-            "to 0 .. n_regions - 1."
-        )
-    return rm
-
-
 def _check_coords(shape: tuple[int, ...], ys: Any, xs: Any) -> tuple[np.ndarray, np.ndarray]:
-    ys = _int_array(ys, "ys", 1)
-    xs = _int_array(xs, "xs", 1)
+    ys = checks.int_array(ys, "ys", 1)
+    xs = checks.int_array(xs, "xs", 1)
     if ys.shape != xs.shape:
         raise ValueError(
             f"ys and xs must have the same length, got {ys.shape[0]} and {xs.shape[0]}; pass "
@@ -101,7 +76,7 @@ def _check_coords(shape: tuple[int, ...], ys: Any, xs: Any) -> tuple[np.ndarray,
 
 
 def _check_region_ids(region_ids: Any) -> np.ndarray:
-    ids = _int_array(region_ids, "region_ids", 1).astype(np.int64)
+    ids = checks.int_array(region_ids, "region_ids", 1).astype(np.int64)
     if ids.size and ids.min() < 0:
         raise ValueError(
             f"region_ids must be >= 0, got {ids.min()}; -1 means 'no region' and cannot be "
@@ -137,8 +112,8 @@ def region_class_counts(
     int ids in ``[-1, n_regions)``, -1 pixels are not counted. One ``np.bincount`` over
     ``region * (C + 1) + class`` (void -> class C).
     """
-    gt = _int_array(gt, "gt", 2)
-    rm = _check_region_map(region_map)
+    gt = checks.int_array(gt, "gt", 2)
+    rm = checks.region_map(region_map)
     if gt.shape != rm.shape:
         raise ValueError(
             f"gt and region_map must have the same shape, got {gt.shape} and {rm.shape}; "
@@ -182,7 +157,7 @@ def trim_mask(region_map: np.ndarray, kernel: int = 5) -> np.ndarray:
     ``binary_dilation``); the mask is True off the dilated band. Id -1 counts as one more id.
     ``kernel`` odd >= 1 (MulActSeg: ``--trim_kernel_size 5``). numpy only.
     """
-    rm = _check_region_map(region_map)
+    rm = checks.region_map(region_map)
     if isinstance(kernel, bool) or not isinstance(kernel, int | np.integer) or kernel < 1:
         raise ValueError(f"kernel must be an odd int >= 1, got {kernel!r}; MulActSeg uses 5.")
     if kernel % 2 == 0:
@@ -219,7 +194,7 @@ def region_class_counts_trimmed(
     ``(n_regions, C + 1) int64``, column C = void. A region with no pixel left after trimming
     falls back to its untrimmed counts (as MulActSeg does), so only empty regions are all-zero.
     """
-    rm = _check_region_map(region_map)
+    rm = checks.region_map(region_map)
     full = region_class_counts(gt, rm, n_regions, num_classes, ignore_index)
     trimmed_map = np.where(trim_mask(rm, kernel), rm, -1)
     trimmed = region_class_counts(gt, trimmed_map, n_regions, num_classes, ignore_index)
@@ -263,7 +238,7 @@ def pixel_labels(gt: np.ndarray, ys: np.ndarray, xs: np.ndarray, ignore_index: i
 
     ``gt (H, W)`` int; ``ys, xs (n,)`` int coordinates inside the image. Cost: 1 per pixel.
     """
-    gt = _int_array(gt, "gt", 2)
+    gt = checks.int_array(gt, "gt", 2)
     ys, xs = _check_coords(gt.shape, ys, xs)
     vals = gt[ys, xs].astype(np.int64)
     return np.where(vals == ignore_index, -1, vals).astype(np.int16)
@@ -323,7 +298,7 @@ def annotate_regions(
 
 # ----------------------------------------------------------------------------- rendering
 def _check_classes(classes: Any, n: int) -> np.ndarray:
-    cls = _int_array(classes, "classes", 1).astype(np.int64)
+    cls = checks.int_array(classes, "classes", 1).astype(np.int64)
     if cls.shape[0] != n:
         raise ValueError(
             f"classes must have one entry per region/pixel ({n}), got {cls.shape[0]}; pass "
@@ -345,7 +320,7 @@ def render_region_classes(
     ``region_ids (K,)`` unique ids >= 0, ``classes (K,)`` in ``[-1, 255)``; class -1 (e.g. a
     void-dominant region) stays 255. Lookup table indexed by ``region_map + 1``.
     """
-    rm = _check_region_map(region_map)
+    rm = checks.region_map(region_map)
     ids = _check_region_ids(region_ids)
     cls = _check_classes(classes, ids.shape[0])
     top = max(int(rm.max()) if rm.size else -1, int(ids.max(initial=-1)))
@@ -358,9 +333,9 @@ def render_full_regions(
     region_map: np.ndarray, region_ids: np.ndarray, gt: np.ndarray, ignore_index: int
 ) -> np.ndarray:
     """Copy GT inside the listed regions: ``(H, W) uint8``; void and unselected pixels -> 255."""
-    rm = _check_region_map(region_map)
+    rm = checks.region_map(region_map)
     ids = _check_region_ids(region_ids)
-    gt = _int_array(gt, "gt", 2)
+    gt = checks.int_array(gt, "gt", 2)
     if gt.shape != rm.shape:
         raise ValueError(
             f"gt and region_map must have the same shape, got {gt.shape} and {rm.shape}; "

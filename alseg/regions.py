@@ -21,6 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from alseg import checks
 from alseg.cpus import available_cpus
 from alseg.progress import track_batches
 
@@ -71,19 +72,6 @@ def _ensure_rgb_image(image: np.ndarray) -> None:
     if image.shape[2] != 3:
         raise ValueError(
             f"expected 3 channels (RGB), got shape {image.shape}; drop alpha / stack grey channels"
-        )
-
-
-def _ensure_region_map(region_map: np.ndarray) -> None:
-    """Raise ValueError unless region_map is a 2-D integer array."""
-    if not isinstance(region_map, np.ndarray) or region_map.ndim != 2:
-        raise ValueError(
-            f"expected a 2-D (H, W) region map, got shape {getattr(region_map, 'shape', None)}; "
-            "pass one image's map"
-        )
-    if not np.issubdtype(region_map.dtype, np.integer):
-        raise ValueError(
-            f"expected an integer region map, got dtype {region_map.dtype}; cast: .astype(np.int32)"
         )
 
 
@@ -197,7 +185,7 @@ def compact_ids(region_map: np.ndarray) -> tuple[np.ndarray, int]:
 
     Negative ids (no region) all become -1 and are not counted in R.
     """
-    _ensure_region_map(region_map)
+    checks.region_map(region_map)
     valid = region_map >= 0
     unique_ids, inverse = np.unique(region_map[valid], return_inverse=True)
     out = np.full(region_map.shape, -1, dtype=np.int32)
@@ -210,7 +198,7 @@ def resize_region_map(region_map: np.ndarray, height: int, width: int) -> np.nda
 
     Regions that vanish when downsampling are dropped, so ids stay contiguous.
     """
-    _ensure_region_map(region_map)
+    checks.region_map(region_map)
     _ensure_positive("height", height)
     _ensure_positive("width", width)
     resized = cv2.resize(
@@ -325,7 +313,7 @@ def region_table(region_map: np.ndarray) -> dict[str, np.ndarray | list[np.ndarr
     bounding boxes with y1/x1 exclusive, ``neighbors``: list of R sorted int32 arrays of the
     4-connected neighbour ids (from horizontal and vertical id changes; symmetric, no self).
     """
-    _ensure_region_map(region_map)
+    checks.region_map(region_map)
     width = region_map.shape[1]
     compact, n_regions = compact_ids(region_map)
     flat = compact.ravel()

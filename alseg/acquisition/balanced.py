@@ -27,6 +27,7 @@ import torch
 
 from alseg.acquisition.aggregate import region_row_ids
 from alseg.acquisition.uncertainty import ensure_probs, subtract_plane_entropy
+from alseg.checks import one_d
 
 # ----------------------------------------------------------------------------- guards
 
@@ -35,12 +36,7 @@ def _as_1d_float(name: str, values: np.ndarray | torch.Tensor) -> np.ndarray:
     """numpy float64 copy of a 1-D array/tensor; ValueError otherwise."""
     if isinstance(values, torch.Tensor):
         values = values.detach().cpu().numpy()
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D (N,), got shape {arr.shape}; flatten with .reshape(-1)"
-        )
-    return arr
+    return one_d(name, np.asarray(values, dtype=np.float64))
 
 
 def _as_mask(name: str, mask: np.ndarray | torch.Tensor, n: int) -> np.ndarray:

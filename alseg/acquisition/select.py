@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from alseg.checks import one_d
+
 
 def random_scores(n: int, seed: int) -> np.ndarray:
     """Uniform [0, 1) scores for the Random baseline: ``default_rng(seed).random(n)``, float32 (n,).
@@ -19,20 +21,13 @@ def random_scores(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).random(n, dtype=np.float32)
 
 
-def _ensure_1d(name: str, arr: np.ndarray) -> None:
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D (N,), got shape {arr.shape}; flatten with .reshape(-1)"
-        )
-
-
 def rank_order(scores: np.ndarray) -> np.ndarray:
     """Indices of ``scores`` (N,) by descending score, ties by ascending index; NaN excluded.
 
     Returns int64 (M,) with M = number of non-NaN scores. Deterministic (stable sort).
     """
     s = np.asarray(scores, dtype=np.float64)
-    _ensure_1d("scores", s)
+    one_d("scores", s)
     idx = np.flatnonzero(~np.isnan(s))
     # Stable sort of the negated scores keeps equal scores in ascending index order.
     return idx[np.argsort(-s[idx], kind="stable")].astype(np.int64)
@@ -60,8 +55,8 @@ def select_under_budget(
     """
     s = np.asarray(scores)
     c = np.asarray(costs)
-    _ensure_1d("scores", s)
-    _ensure_1d("costs", c)
+    one_d("scores", s)
+    one_d("costs", c)
     if c.shape != s.shape:
         raise ValueError(
             f"costs must have the same shape as scores {s.shape}, got {c.shape}; "
