@@ -551,9 +551,7 @@ def load_config(
 
 
 # the config sections each stage reads, from the stage registry (its params, and so its cache key)
-STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
-    name: STAGES[name].sections for name in PARAM_STAGES
-}
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {name: STAGES[name].sections for name in PARAM_STAGES}
 # the fields that change the pipeline's DAG (configs sharing them share one compiled pipeline)
 STRUCTURE_FIELDS = ("budget.rounds", "train.warm_start", "train.stage2")
 

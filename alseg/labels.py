@@ -33,7 +33,7 @@ def region_keys(image_index: np.ndarray, region_id: np.ndarray, stride: int) -> 
     return image_index.astype(np.int64) * stride + region_id.astype(np.int64)
 
 
-def labeled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
+def labelled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
     """bool (n_regions,) over regions-table rows: already labelled."""
     stride = int(table["region_id"].to_numpy().max()) + 1
     keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)

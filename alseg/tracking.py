@@ -103,7 +103,7 @@ def round_metrics(metrics: dict) -> dict[str, float]:
     scalars = {
         "miou": metrics["miou"], "pixel_accuracy": metrics["pixel_accuracy"],
         "clicks": metrics["clicks"], "clicks_pct_of_pool": metrics["clicks_pct_of_pool"],
-        "labeled_pixels_pct": metrics["labeled_pixels_pct"],
+        "labelled_pixels_pct": metrics["labelled_pixels_pct"],
     }  # fmt: skip
     for key in ("gini", "auALC", "pct_of_full"):  # AL-curve metrics so far (when known)
         if key in metrics:
@@ -161,7 +161,7 @@ def log_round(run_name: str, experiment: str, metrics: dict) -> str:
     scalars = round_metrics(metrics)
     step = int(metrics["clicks"])
     client.log_batch(run_id, metrics=_metrics(scalars, step))
-    curve = ("miou", "clicks", "labeled_pixels_pct", "gini", "pct_of_full")
+    curve = ("miou", "clicks", "labelled_pixels_pct", "gini", "pct_of_full")
     series = {"round": metrics["round"], **{k: scalars[k] for k in curve if k in scalars}}
     client.log_batch(parent, metrics=_metrics(series, step))
     client.set_terminated(run_id)

@@ -164,7 +164,7 @@ def train_model(
         "final_loss": float(np.mean(losses[-10:])),
         "train_seconds": round(seconds, 2),
         "seconds_per_step": round(seconds / cfg.iterations, 4),
-        "labeled_images": int(len(target_images)),
+        "labelled_images": int(len(target_images)),
         **run,
     }
     return model.eval(), stats

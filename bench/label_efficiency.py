@@ -38,7 +38,7 @@ CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSy
                   "Car", "Pedestrian", "Bicyclist")  # fmt: skip
 RARE_CLASSES = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist", "Fence")
 COLUMNS = ["commit", "config_hash", "arm", "seed", "round", "clicks", "pool_cost",
-           "labeled_pixels_pct", "miou", *(f"iou_{c}" for c in CAMVID_CLASSES), "iterations",
+           "labelled_pixels_pct", "miou", *(f"iou_{c}" for c in CAMVID_CLASSES), "iterations",
            "wall_s", "cpu_s", "finished"]  # fmt: skip
 SEEDS = (0, 1, 2)
 MAX_CONVERGENCE_GAP = 1.0  # mIoU points full supervision may gain from a doubled schedule
@@ -110,7 +110,7 @@ def read_rows(path: Path = CSV_PATH) -> list[dict]:
         for key in ("seed", "round", "clicks", "pool_cost", "iterations"):
             row[key] = int(row[key])
         for key in COLUMNS:
-            if key.startswith("iou_") or key in ("miou", "labeled_pixels_pct", "wall_s", "cpu_s"):
+            if key.startswith("iou_") or key in ("miou", "labelled_pixels_pct", "wall_s", "cpu_s"):
                 row[key] = float(row[key]) if row[key] not in ("", "nan") else float("nan")
     return rows
 
@@ -141,7 +141,7 @@ def result_rows(report: dict, arm: Arm, seed: int, chash: str, commit: str, wall
         rows.append({
             "commit": commit, "config_hash": chash, "arm": arm.name, "seed": seed,
             "round": m["round"], "clicks": m["clicks"], "pool_cost": m["pool_cost"],
-            "labeled_pixels_pct": round(m["labeled_pixels_pct"], 5), "miou": round(m["miou"], 6),
+            "labelled_pixels_pct": round(m["labelled_pixels_pct"], 5), "miou": round(m["miou"], 6),
             **{f"iou_{c}": round(iou.get(c, float("nan")), 6) for c in CAMVID_CLASSES},
             "iterations": report["iterations"], "wall_s": wall, "cpu_s": cpu,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -308,7 +308,7 @@ def report(rows: list[dict], current: dict[str, str] | None = None) -> dict:
         rare = mean_std([rare_iou(r) for r in last]) if last else None
         pct_full = (mean_std([100 * 100 * r["miou"] / full_miou[0] for r in last])
                     if last and full_miou else None)  # fmt: skip
-        px = mean_std([r["labeled_pixels_pct"] for r in last]) if last else None
+        px = mean_std([r["labelled_pixels_pct"] for r in last]) if last else None
         cells = [fmt(c) if c else "-" for c in (*per_round, au, rare, pct_full)]
         cells.append(f"{px[0]:.3f}" if px else "-")
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
@@ -424,7 +424,7 @@ def _claims(by_arm: dict, full: tuple | None, pool: int) -> dict[str, str]:
     if "pixelpick" in by_arm and full:
         last = [s[-1] for s in by_arm["pixelpick"].values()]
         pct = 100 * np.mean([100 * r["miou"] for r in last]) / full[0]
-        px = np.mean([r["labeled_pixels_pct"] for r in last])
+        px = np.mean([r["labelled_pixels_pct"] for r in last])
         ok = pct >= 90 and px < 0.1
         claims["e"] = (f"PixelPick at {pct:.1f}% of full with {px:.3f}% of the pixels labelled "
                        f"-> {'confirmed' if ok else 'not confirmed'}")  # fmt: skip

@@ -26,8 +26,8 @@ from alseg.config import AcquisitionConfig, LabelConfig, round_clicks
 from alseg.data.prepared import PreparedDataset
 from alseg.labels import (
     class_lists,
-    labeled_mask,
     labelled_class_counts_of,
+    labelled_mask,
     render_targets,
     rows_by_image,
     table_rows,
@@ -183,7 +183,7 @@ def run_select(
     statistics = _pool_statistics(table, Path(scores_dir))
     meta = read_json(Path(scores_dir) / "meta.json")
     costs = np.load(Path(init_dir) / "costs.npy")
-    labelled = labeled_mask(table, labels)
+    labelled = labelled_mask(table, labels)
     prior = meta["class_prior"]
     pool = SelectPool(
         **statistics, labelled=labelled, eligible=~labelled & ~np.isnan(statistics["score"]),
@@ -273,7 +273,7 @@ def run_oracle(
         if previous_labels_dir
         else empty_table("labels")
     )
-    if len(previous) and len(queries) and labeled_mask(previous, queries).any():
+    if len(previous) and len(queries) and labelled_mask(previous, queries).any():
         raise ValueError(f"{queries_dir}: queries ask for regions that are already labelled")
     if is_pixel_pool(regions_dir):
         dominant, classes = pixels.answer(queries, gt)
@@ -289,9 +289,9 @@ def run_oracle(
         "clicks_round": clicks_round,
         "clicks_total": int(np.sum(labels["cost"].to_numpy())),
         "pool_cost": read_json(Path(init_dir) / "meta.json")["pool_cost"],
-        "regions_labeled": len(labels),
-        "images_labeled": len(target_images),
-        "labeled_pixels": labelled_pixels(label_type, labels, table, targets),
+        "regions_labelled": len(labels),
+        "images_labelled": len(target_images),
+        "labelled_pixels": labelled_pixels(label_type, labels, table, targets),
         "pool_pixels": int(gt.shape[0] * gt.shape[1] * gt.shape[2]),
         "seconds": round(time.perf_counter() - start, 2),
     }

@@ -174,7 +174,7 @@ def run_evaluate(
         "round": round_index, "split": split, "classes": data.classes, **scores,
         "clicks": summary["clicks_total"], "pool_cost": summary["pool_cost"],
         "clicks_pct_of_pool": 100.0 * summary["clicks_total"] / max(summary["pool_cost"], 1),
-        "labeled_pixels_pct": 100.0 * summary["labeled_pixels"] / summary["pool_pixels"],
+        "labelled_pixels_pct": 100.0 * summary["labelled_pixels"] / summary["pool_pixels"],
         "gini": gini(labelled_class_counts_of(labels, data.num_classes)),
         "train_seconds": sidecar["train_seconds"],
         "eval_seconds": round(time.perf_counter() - start, 2),

@@ -46,7 +46,7 @@ def curve_table(rounds: list[dict]) -> str:
         pct = f" {m['pct_of_full']:.1f} |" if full else ""
         lines.append(
             f"| {m['round']} | {m['clicks']} | {m['clicks_pct_of_pool']:.2f} | "
-            f"{m['labeled_pixels_pct']:.2f} | {100 * m['miou']:.2f} |{pct} {m['gini']:.3f} |"
+            f"{m['labelled_pixels_pct']:.2f} | {100 * m['miou']:.2f} |{pct} {m['gini']:.3f} |"
         )
     return "\n".join(lines)
 
@@ -84,7 +84,7 @@ def html_table(report: dict) -> dict:
     for m, spent, regions in zip(rounds, report["clicks_per_round"], report["regions_per_round"],
                                  strict=True):  # fmt: skip
         rows.append([m["round"], m["clicks"], spent, regions, f"{m['clicks_pct_of_pool']:.2f}",
-                     f"{m['labeled_pixels_pct']:.2f}", f"{100 * m['miou']:.2f}",
+                     f"{m['labelled_pixels_pct']:.2f}", f"{100 * m['miou']:.2f}",
                      *([f"{m['pct_of_full']:.1f}"] if full else []), f"{m['gini']:.3f}",
                      f"{m.get('auALC', float('nan')):.2f}"])  # fmt: skip
     return {"head": head, "rows": rows}
@@ -186,7 +186,7 @@ def run(params: dict, evaluation_dir: str | Path, labels_dir: str | Path, out_di
         "rounds": rounds,
         "auALC": al_curve_area(clicks, miou),
         "gini": gini(counts),
-        "labeled_class_counts": counts.tolist(),
+        "labelled_class_counts": counts.tolist(),
         "final_miou": float(miou[-1]),
         **round_label_stats(labels, len(rounds), num_classes),
     }

@@ -68,7 +68,7 @@ def test_retried_round_logging_does_not_duplicate_child_runs(mlflow_server):
         "pixel_accuracy": 0.8,
         "clicks": 10,
         "clicks_pct_of_pool": 1.0,
-        "labeled_pixels_pct": 2.0,
+        "labelled_pixels_pct": 2.0,
         "classes": ["a", "b"],
         "iou": [0.4, float("nan")],
     }

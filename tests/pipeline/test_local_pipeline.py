@@ -143,6 +143,6 @@ def test_pixelpick_queries_single_pixels_end_to_end(tmp_path: Path) -> None:
     report = run_local(cfg, run_name="pixelpick", runs_dir=tmp_path)
     rounds = report["rounds"]
     assert [r["clicks"] for r in rounds] == [40, 60]  # one click per pixel
-    assert [r["labeled_pixels_pct"] for r in rounds] == pytest.approx(
+    assert [r["labelled_pixels_pct"] for r in rounds] == pytest.approx(
         [100 * 40 / (16 * 64 * 80), 100 * 60 / (16 * 64 * 80)]
     )

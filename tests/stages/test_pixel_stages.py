@@ -84,7 +84,7 @@ def test_pixelpick_round(pixel_pool, policy: str) -> None:
     labeling.run_oracle(params, 1, out / "queries", tmp / "prepared", tmp / "regions",
                         tmp / "init", out / "labels", tmp / "labels")  # fmt: skip
     merged = read_json(out / "labels" / "summary.json")
-    assert merged["clicks_total"] == 23 and merged["labeled_pixels"] == 23
+    assert merged["clicks_total"] == 23 and merged["labelled_pixels"] == 23
 
 
 def test_pixel_score_is_deterministic(pixel_pool, tmp_path: Path) -> None:

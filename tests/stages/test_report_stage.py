@@ -32,7 +32,7 @@ def _labels() -> pa.Table:
 
 def _round(r: int, clicks: int, miou: float) -> dict:
     return {"round": r, "classes": CLASSES, "iou": [miou, float("nan"), miou], "miou": miou,
-            "clicks": clicks, "clicks_pct_of_pool": 10.0 * clicks, "labeled_pixels_pct": 5.0,
+            "clicks": clicks, "clicks_pct_of_pool": 10.0 * clicks, "labelled_pixels_pct": 5.0,
             "gini": 0.5, "auALC": 40.0}  # fmt: skip
 
 

@@ -26,7 +26,7 @@ def _row(arm: str, seed: int, rnd: int, clicks: int, miou: float, pole: float = 
     iou.update({f"iou_{c}": 0.2 for c in bench.RARE_CLASSES})
     iou["iou_Pole"] = pole
     return {"commit": "abc", "config_hash": f"h-{arm}", "arm": arm, "seed": seed, "round": rnd,
-            "clicks": clicks, "pool_cost": pool, "labeled_pixels_pct": px, "miou": miou, **iou,
+            "clicks": clicks, "pool_cost": pool, "labelled_pixels_pct": px, "miou": miou, **iou,
             "iterations": 400, "wall_s": 10.0, "cpu_s": 20.0, "finished": "t"}  # fmt: skip
 
 
