@@ -63,14 +63,14 @@ ARMS = [
     Arm("full-2x", "configs/full-bench-camvid.yaml", kind="full-2x"),  # twice the iterations
     _policy("random"),
     _policy("entropy"),
-    _policy("oreal", **{"acquisition.aggregation": "max"}),
+    _policy("oreal", **{"acquisition.oreal.aggregation": "max"}),
     _policy("classbal"),
     _policy("pixbal"),
     _policy("cbal"),
     Arm("mulactseg", "configs/mulactseg-bench-camvid.yaml"),
     Arm("pixelpick", "configs/pixelpick-bench-camvid.yaml"),
 ]
-QUICK = ("full", "random", "entropy", "oreal")  # (a) and (d) on one seed, < 45 min on 2 cores
+QUICK = ("full", "random", "entropy", "oreal")  # (a) and (d) on one seed (hours on 2 cores)
 BY_NAME = {arm.name: arm for arm in ARMS}
 
 
