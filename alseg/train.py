@@ -144,7 +144,7 @@ def train_model(
     the pool's unlabelled stream for trainers that use one. Returns (model, stats).
     """
     from alseg.trainers import get_trainer
-    from alseg.trainers.base import LabelledSet
+    from alseg.trainers.base import FitJob, LabelledSet
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -153,9 +153,8 @@ def train_model(
         model.load_state_dict(init_state)
     model = model.to(device).to(memory_format=torch.channels_last).train()
     labelled = LabelledSet(images, targets, target_images, region_labels)
-    model, run = get_trainer(trainer or cfg.trainer).fit(
-        model, labelled, unlabelled, cfg, generator, log_every
-    )
+    job = FitJob(labelled, unlabelled, cfg, generator, log_every)
+    model, run = get_trainer(trainer or cfg.trainer).fit(model, job)
     losses, seconds = run.pop("losses"), run.pop("seconds")
     if not math.isfinite(losses[-1]):
         raise FloatingPointError(f"training diverged: loss {losses[-1]} (lower train.lr)")

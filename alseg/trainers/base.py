@@ -73,6 +73,18 @@ def unlabelled_stream(
     return UnlabelledStream(images, rows, targets, target_row[rows])
 
 
+@dataclass(frozen=True)
+class FitJob:
+    """What ``Trainer.fit`` trains on: the labelled set, the unlabelled stream (None unless the
+    trainer ``needs_unlabelled``), the train config, the seeded generator, the progress interval."""
+
+    labelled: LabelledSet
+    unlabelled: UnlabelledStream | None
+    cfg: TrainConfig
+    generator: torch.Generator
+    log_every: int
+
+
 class Trainer(ABC):
     """One way to train the round's model. ``needs_region_labels``: ``fit`` reads
     ``labelled.region_labels``; ``needs_unlabelled``: ``fit`` reads the unlabelled stream."""
@@ -81,15 +93,7 @@ class Trainer(ABC):
     needs_unlabelled: ClassVar[bool] = False
 
     @abstractmethod
-    def fit(
-        self,
-        model: torch.nn.Module,
-        labelled: LabelledSet,
-        unlabelled: UnlabelledStream | None,
-        cfg: TrainConfig,
-        generator: torch.Generator,
-        log_every: int,
-    ) -> tuple[torch.nn.Module, dict]:
+    def fit(self, model: torch.nn.Module, job: FitJob) -> tuple[torch.nn.Module, dict]:
         """Train ``model`` (in train mode, on its device) for ``cfg.iterations`` steps; return
         the model to report (in eval mode) and stats: at least ``losses`` (one per step) and
         ``seconds``."""

@@ -7,24 +7,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alseg.config import TrainConfig
 from alseg.losses import mulactseg_loss
 from alseg.train import augment_batch, to_input
-from alseg.trainers.base import LabelledSet, Trainer, UnlabelledStream, run_steps
+from alseg.trainers.base import FitJob, Trainer, run_steps
 
 
 class MulActSegTrainer(Trainer):
     needs_region_labels = True
 
-    def fit(
-        self,
-        model: torch.nn.Module,
-        labelled: LabelledSet,
-        unlabelled: UnlabelledStream | None,
-        cfg: TrainConfig,
-        generator: torch.Generator,
-        log_every: int,
-    ) -> tuple[torch.nn.Module, dict]:
+    def fit(self, model: torch.nn.Module, job: FitJob) -> tuple[torch.nn.Module, dict]:
+        labelled, cfg, generator, log_every = job.labelled, job.cfg, job.generator, job.log_every
         if labelled.region_labels is None:
             raise ValueError("trainer 'mulactseg' needs region labels (the regions folder)")
         maps, classes = labelled.region_labels

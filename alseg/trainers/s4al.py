@@ -30,9 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from alseg import IGNORE
-from alseg.config import TrainConfig
 from alseg.train import _batches, augment_batch
-from alseg.trainers.base import LabelledSet, Trainer, UnlabelledStream, run_steps
+from alseg.trainers.base import FitJob, Trainer, run_steps
 from alseg.trainers.settings import S4ALSettings
 from alseg.trainers.supervised import labelled_loss
 
@@ -177,15 +176,8 @@ def colour_jitter(
 class S4ALTrainer(Trainer):
     needs_unlabelled = True
 
-    def fit(
-        self,
-        model: torch.nn.Module,
-        labelled: LabelledSet,
-        unlabelled: UnlabelledStream | None,
-        cfg: TrainConfig,
-        generator: torch.Generator,
-        log_every: int,
-    ) -> tuple[torch.nn.Module, dict]:
+    def fit(self, model: torch.nn.Module, job: FitJob) -> tuple[torch.nn.Module, dict]:
+        labelled, unlabelled, cfg, generator = job.labelled, job.unlabelled, job.cfg, job.generator
         s: S4ALSettings = cfg.settings or S4ALSettings()
         teacher = copy.deepcopy(model).eval().requires_grad_(False)
         run = _S4ALRun(model, teacher, labelled, unlabelled, cfg, s, generator)
@@ -193,7 +185,7 @@ class S4ALTrainer(Trainer):
         def after_step(step: int) -> None:
             ema_update(teacher, model, step, s.ema_momentum)
 
-        stats = run_steps(model, cfg, run.loss, log_every, after_step)
+        stats = run_steps(model, cfg, run.loss, job.log_every, after_step)
         stats["unsup_weight"] = round(float(np.mean(run.etas)), 4) if run.etas else 0.0
         stats["reported_model"] = s.reported_model
         reported = teacher if s.reported_model == "teacher" else model

@@ -7,7 +7,7 @@ import torch
 
 from alseg.config import TrainConfig
 from alseg.train import augment_batch, criterion, to_input
-from alseg.trainers.base import LabelledSet, Trainer, UnlabelledStream, run_steps
+from alseg.trainers.base import FitJob, LabelledSet, Trainer, run_steps
 
 
 def labelled_loss(
@@ -25,15 +25,8 @@ def labelled_loss(
 
 
 class SupervisedTrainer(Trainer):
-    def fit(
-        self,
-        model: torch.nn.Module,
-        labelled: LabelledSet,
-        unlabelled: UnlabelledStream | None,
-        cfg: TrainConfig,
-        generator: torch.Generator,
-        log_every: int,
-    ) -> tuple[torch.nn.Module, dict]:
+    def fit(self, model: torch.nn.Module, job: FitJob) -> tuple[torch.nn.Module, dict]:
+        labelled, cfg, generator, log_every = job.labelled, job.cfg, job.generator, job.log_every
         batches = labelled.batches(cfg.batch_size, generator)
         stats = run_steps(
             model, cfg, lambda _: labelled_loss(model, labelled, next(batches), cfg, generator),
