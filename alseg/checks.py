@@ -4,6 +4,7 @@ tensor code that needs them)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -43,3 +44,12 @@ def one_d(name: str, arr: np.ndarray) -> np.ndarray:
             f"{name} must be 1-D (N,), got shape {arr.shape}; flatten with .reshape(-1)"
         )
     return arr
+
+
+def as_numpy(x: Any) -> Any:
+    """A torch tensor as a numpy array (detached, on the CPU); anything else unchanged. Never
+    imports torch: a tensor can only exist once torch is imported."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return x

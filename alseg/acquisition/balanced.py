@@ -22,27 +22,27 @@ Typical pipelines:
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from alseg.acquisition.aggregate import region_row_ids
-from alseg.acquisition.uncertainty import ensure_probs, subtract_plane_entropy
-from alseg.checks import one_d
+import numpy as np
+
+from alseg.checks import as_numpy, one_d
+
+if TYPE_CHECKING:  # torch is imported by the score-stage functions only: region scores are numpy
+    import torch
 
 # ----------------------------------------------------------------------------- guards
 
 
 def _as_1d_float(name: str, values: np.ndarray | torch.Tensor) -> np.ndarray:
     """numpy float64 copy of a 1-D array/tensor; ValueError otherwise."""
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
+    values = as_numpy(values)
     return one_d(name, np.asarray(values, dtype=np.float64))
 
 
 def _as_mask(name: str, mask: np.ndarray | torch.Tensor, n: int) -> np.ndarray:
     """numpy bool (n,) mask; ValueError on dtype or shape mismatch."""
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().cpu().numpy()
+    mask = as_numpy(mask)
     arr = np.asarray(mask)
     if arr.dtype != np.bool_ or arr.shape != (n,):
         raise ValueError(
@@ -74,6 +74,10 @@ class PriorAccumulator:
 
     def update(self, probs: torch.Tensor) -> None:
         """Add the batch mean of ``probs`` (B, C, H, W) (temperature-scaled softmax)."""
+        import torch
+
+        from alseg.acquisition.uncertainty import ensure_probs
+
         ensure_probs(probs)
         batch_mean = probs.mean(dim=(0, 2, 3)).to(torch.float64)  # float32 pass, no copy
         if self._sum is None:
@@ -89,6 +93,8 @@ class PriorAccumulator:
 
     def value(self) -> torch.Tensor:
         """Mean of the per-batch priors, (C,) float32."""
+        import torch
+
         if self._sum is None:
             raise ValueError(
                 "PriorAccumulator.value() needs at least 1 batch, got 0; call update(probs) "
@@ -97,19 +103,22 @@ class PriorAccumulator:
         return (self._sum / self._n_batches).to(torch.float32)
 
 
-def pixbal_weights(prior: torch.Tensor, nu: float) -> torch.Tensor:
-    """PixBal class weights w_c = (1 + nu * rhō_c)^(-2): prior (C,) -> (C,) float32.
+def pixbal_weights(prior: np.ndarray | torch.Tensor, nu: float) -> np.ndarray:
+    """PixBal class weights w_c = (1 + nu * rhō_c)^(-2): prior (C,) -> (C,) float32 numpy.
 
-    ``nu`` = MulActSeg ``--cls_weight_coeff`` (6 Cityscapes, 12 VOC).
+    ``nu`` = MulActSeg ``--cls_weight_coeff`` (6 Cityscapes, 12 VOC). Computed in float64 as
+    1 / (b * b), b = 1 + nu * rhō_c (bit-equal to torch's float64 ``pow(-2)``), then rounded.
     """
-    if not isinstance(prior, torch.Tensor) or prior.ndim != 1:
+    p = np.asarray(as_numpy(prior))
+    if p.ndim != 1 or not np.issubdtype(p.dtype, np.floating):
         raise ValueError(
-            f"prior must be a 1-D (C,) tensor, got {type(prior).__name__}; "
+            f"prior must be a 1-D (C,) float array, got {p.dtype} {p.shape}; "
             "pass PriorAccumulator.value()"
         )
     if nu < 0:
         raise ValueError(f"nu must be >= 0, got {nu}; use e.g. 6 (Cityscapes) or 12 (VOC)")
-    return (1.0 + nu * prior.to(torch.float64)).pow(-2).to(torch.float32)
+    base = 1.0 + nu * p.astype(np.float64)
+    return (1.0 / (base * base)).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- ClassBal (§3.3)
@@ -136,8 +145,7 @@ def classbal_region_scores(
     """
     u = _as_1d_float("region_bvsb_mean", region_bvsb_mean)
     n = u.shape[0]
-    if isinstance(region_dominant_pred, torch.Tensor):
-        region_dominant_pred = region_dominant_pred.detach().cpu().numpy()
+    region_dominant_pred = as_numpy(region_dominant_pred)
     d = np.asarray(region_dominant_pred)
     if d.shape != (n,) or not np.issubdtype(d.dtype, np.integer):
         raise ValueError(
@@ -179,6 +187,11 @@ def cbal_region_statistics(
     cache; the entropy's region sums and the pixel counts are two more columns of the same
     (B, C + 2, n_regions + 1) table (column n_regions collects the pixels of region -1).
     """
+    import torch
+
+    from alseg.acquisition.aggregate import region_row_ids
+    from alseg.acquisition.uncertainty import ensure_probs, subtract_plane_entropy
+
     ensure_probs(probs)
     b, c, h, w = probs.shape
     ids = region_row_ids(regions, (b, h, w), n_regions, probs.device)
@@ -214,8 +227,7 @@ def cbal_region_scores(
     """
     h = _as_1d_float("region_entropy_mean", region_entropy_mean)
     n = h.shape[0]
-    if isinstance(region_prob_mean, torch.Tensor):
-        region_prob_mean = region_prob_mean.detach().cpu().numpy()
+    region_prob_mean = as_numpy(region_prob_mean)
     p = np.asarray(region_prob_mean, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] != n:
         raise ValueError(

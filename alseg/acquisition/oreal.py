@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from alseg import IGNORE
-from alseg.acquisition.aggregate import AGGREGATIONS, aggregate_regions, region_vectors
 from alseg.acquisition.select import rank_order, select_under_budget
-from alseg.acquisition.uncertainty import ensure_probs, pixel_uncertainty
+from alseg.checks import as_numpy
+
+if TYPE_CHECKING:  # torch is imported by the scoring functions only: selection is numpy
+    import torch
 
 OVR_KINDS: tuple[str, ...] = ("ovr_entropy", "prob_x_entropy")
 
@@ -34,12 +36,16 @@ def ovr_entropy(probs: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     H_c(x) = -[p_c log(p_c + eps) + (1 - p_c) log(1 - p_c + eps)], eps = 1e-7 (OREAL
     ``compute_entropy_v2``). H_c = ln 2 at p_c = 0.5 and ~0 at p_c in {0, 1}.
     """
+    from alseg.acquisition.uncertainty import ensure_probs
+
     ensure_probs(probs)
     return binary_entropy(probs, eps)
 
 
 def binary_entropy(p: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     """Elementwise -[p log(p + eps) + (1 - p) log(1 - p + eps)] of any shape -> float32."""
+    import torch
+
     p = p.to(torch.promote_types(p.dtype, torch.float32))
     q = 1.0 - p
     return (p * torch.log(p + eps)).add_(q * torch.log(q + eps)).neg_().to(torch.float32)
@@ -51,6 +57,10 @@ def _region_max_ovr_entropy(probs: torch.Tensor, regions: torch.Tensor,
     p = 1/2 and increasing on [0, 1/2] (dH/dp = log((1-p+eps)/(p+eps)) + eps(1-2p)/(...) > 0),
     so the maximum is H_c at the pixel whose p_c is closest to 1/2:
     max_x H_c(x) = H_c(1/2 - min_x |p_c(x) - 1/2|)."""
+    import torch
+
+    from alseg.acquisition.aggregate import region_vectors
+
     closeness = (probs.to(torch.float32) - 0.5).abs_().neg_()  # (B, C, H, W): max at p = 1/2
     nearest = 0.5 + region_vectors(closeness, regions, n_regions, "max")  # (B, R, C), NaN kept
     return binary_entropy(nearest)
@@ -72,6 +82,11 @@ def region_ovr_scores(
     channels in one ``aggregate_regions`` call (classes folded into the batch axis).
     regions (B, H, W) int, -1 = no region; regions without pixels are NaN rows.
     """
+    import torch
+
+    from alseg.acquisition.aggregate import AGGREGATIONS, aggregate_regions, region_vectors
+    from alseg.acquisition.uncertainty import ensure_probs, pixel_uncertainty
+
     if kind not in OVR_KINDS:
         raise ValueError(f"kind must be one of {OVR_KINDS}, got {kind!r}; pick one of those")
     if how not in AGGREGATIONS:
@@ -103,8 +118,7 @@ def region_ovr_scores(
 
 
 def _as_counts(name: str, counts: np.ndarray | Sequence[int] | torch.Tensor) -> np.ndarray:
-    if isinstance(counts, torch.Tensor):
-        counts = counts.detach().cpu().numpy()
+    counts = as_numpy(counts)
     arr = np.asarray(counts)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(
@@ -174,8 +188,7 @@ def labelled_class_counts(
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}; pass C")
-    if isinstance(label_classes, torch.Tensor):
-        label_classes = label_classes.detach().cpu().numpy()
+    label_classes = as_numpy(label_classes)
     if isinstance(label_classes, np.ndarray):
         if label_classes.ndim == 2:
             if label_classes.shape[1] != num_classes:
@@ -225,8 +238,7 @@ def labelled_class_counts(
 def _check_scores_eligible(
     region_class_scores: np.ndarray | torch.Tensor, eligible: np.ndarray | torch.Tensor | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(region_class_scores, torch.Tensor):
-        region_class_scores = region_class_scores.detach().cpu().numpy()
+    region_class_scores = as_numpy(region_class_scores)
     s = np.asarray(region_class_scores, dtype=np.float64)
     if s.ndim != 2:
         raise ValueError(
@@ -235,8 +247,7 @@ def _check_scores_eligible(
         )
     if eligible is None:
         return s, np.ones(s.shape[0], dtype=bool)
-    if isinstance(eligible, torch.Tensor):
-        eligible = eligible.detach().cpu().numpy()
+    eligible = as_numpy(eligible)
     e = np.asarray(eligible)
     if e.dtype != np.bool_ or e.shape != (s.shape[0],):
         raise ValueError(

@@ -19,8 +19,12 @@ unspecified).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # top_uncertain (score stage) imports torch; the select-stage draw is numpy
+    import torch
 
 
 def top_uncertain(
@@ -32,6 +36,8 @@ def top_uncertain(
     each row ascending with the sentinel H W after its valid ids; n_valid (B,) int64). One
     batched ``topk`` on the tensor's device; excluded pixels are never kept.
     """
+    import torch
+
     b, h, w = uncertainty.shape
     excluded = excluded.to(uncertainty.device)
     if torch.isnan(uncertainty).logical_and(~excluded).any():

@@ -13,17 +13,19 @@ as PixelPick does.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import torch
 
 from alseg import IGNORE, oracle
-from alseg.acquisition.pixelpick import draw_per_image, pixels_per_image, top_uncertain
+from alseg.acquisition.pixelpick import draw_per_image, pixels_per_image
 from alseg.acquisition.policies import Policy, PoolBatch
 from alseg.labels import rows_by_image
-from alseg.predict import predict_batches
 from alseg.tables import queries_table, scores_table
+
+if TYPE_CHECKING:  # the score-stage functions import torch; init, select and oracle do not
+    import torch
 
 
 def initial_queries(maps: np.ndarray, clicks: int, seed: int) -> pa.Table:
@@ -71,6 +73,10 @@ def answer(queries: pa.Table, gt: np.ndarray) -> tuple[np.ndarray, pa.ListArray]
 def _batch_candidates(start: int, uncertainty: torch.Tensor, excluded: torch.Tensor,
                       top_fraction: float) -> pa.Table:  # fmt: skip
     """Scores-table rows of one batch: each image's top-fraction candidates (step 1)."""
+    import torch
+
+    from alseg.acquisition.pixelpick import top_uncertain
+
     idx, _ = top_uncertain(uncertainty, excluded, top_fraction)
     b, h, w = uncertainty.shape
     valid = idx < h * w
@@ -92,6 +98,10 @@ def pixel_score_batches(
     """Step 1 over the pool, one scores table per batch: the policy's pixel uncertainty
     (B, H, W) (uniform noise for ``random``), void and labelled pixels excluded, each image's
     top fraction kept. labelled: bool (N, H * W)."""
+    import torch
+
+    from alseg.predict import predict_batches
+
     generator = torch.Generator().manual_seed(seed)
     for rows, probs in predict_batches(model, images, batch_size):
         region_map = torch.from_numpy(np.array(maps[rows])).to(device)

@@ -53,7 +53,7 @@ def test_one_pass_pixbal_equals_the_two_pass_definition(batch) -> None:
     stats = statistics("pixbal", probs, regions, nu=12.0)
     prior = PriorAccumulator()
     prior.update(probs)
-    weights = pixbal_weights(prior.value(), nu=12.0)
+    weights = torch.from_numpy(pixbal_weights(prior.value(), nu=12.0))
     pixel_scores = pixel_uncertainty(probs, "bvsb") * weights[probs.argmax(dim=1)]
     two_pass = aggregate_regions(pixel_scores, regions, 4, "mean").reshape(-1).numpy()
     vector = stats.vector.reshape(-1, 3).numpy()

@@ -52,9 +52,7 @@ class PixBal(Policy):
         return RegionStatistics(score, vector=vector)
 
     def region_scores(self, pool: SelectPool) -> np.ndarray:
-        import torch
-
         from alseg.acquisition.balanced import pixbal_weights
 
-        prior = torch.as_tensor(pool.class_prior, dtype=torch.float32)
-        return pool.vector @ pixbal_weights(prior, self.settings.nu).numpy()
+        prior = np.asarray(pool.class_prior, dtype=np.float32)
+        return pool.vector @ pixbal_weights(prior, self.settings.nu)
