@@ -298,6 +298,13 @@ def generate_scene(index: int, seed: int, height: int, width: int) -> tuple[np.n
     )
     _paint(image, label, road, ROAD, rng)
 
+    def ground(depth: float) -> tuple[float, tuple[float, float], tuple[float, float]]:
+        """Row y = horizon + (H - horizon) x depth and the road's and sidewalk's (left, right)
+        x at that row."""
+        y = horizon + (h - horizon) * depth
+        road_x = _road_edges(y, horizon, h, road_top, road_bottom)
+        return y, road_x, _road_edges(y, horizon, h, walk_top, walk_bottom)
+
     # dashed lane mark: changes the image only, the pixels stay road
     marks = layer()
     centre_bottom = 0.5 * (road_bottom[0] + road_bottom[1])
@@ -331,9 +338,7 @@ def generate_scene(index: int, seed: int, height: int, width: int) -> tuple[np.n
     signs = layer()
     n_signs = 0
     for k in range(int(rng.integers(1, 5))):
-        y_base = horizon + (h - horizon) * rng.uniform(0.05, 0.6)
-        left, right = _road_edges(y_base, horizon, h, road_top, road_bottom)
-        walk_l, walk_r = _road_edges(y_base, horizon, h, walk_top, walk_bottom)
+        y_base, (left, right), (walk_l, walk_r) = ground(rng.uniform(0.05, 0.6))
         on_left = rng.random() < 0.5
         x = rng.uniform(walk_l, left) if on_left else rng.uniform(right, walk_r)
         x = float(np.clip(x, 1, w - 4))
@@ -360,9 +365,7 @@ def generate_scene(index: int, seed: int, height: int, width: int) -> tuple[np.n
     # cars on the road, sized by depth d = (y - horizon) / (H - horizon)
     cars = layer()
     for k in range(int(rng.integers(0, 5))):
-        depth = rng.uniform(0.08, 0.7)
-        y_bottom = horizon + (h - horizon) * depth
-        left, right = _road_edges(y_bottom, horizon, h, road_top, road_bottom)
+        y_bottom, (left, right), _ = ground(rng.uniform(0.08, 0.7))
         car_w = max(4.0, (right - left) * rng.uniform(0.25, 0.4))
         car_h = car_w * rng.uniform(0.45, 0.65)
         x0 = rng.uniform(left, max(left + 1.0, right - car_w))
@@ -387,9 +390,7 @@ def generate_scene(index: int, seed: int, height: int, width: int) -> tuple[np.n
     persons = layer()
     for k in range(int(rng.integers(0, 5))):
         depth = rng.uniform(0.1, 0.8)
-        y_feet = horizon + (h - horizon) * depth
-        left, right = _road_edges(y_feet, horizon, h, road_top, road_bottom)
-        walk_l, walk_r = _road_edges(y_feet, horizon, h, walk_top, walk_bottom)
+        y_feet, (left, right), (walk_l, walk_r) = ground(depth)
         cx = rng.uniform(walk_l, left) if rng.random() < 0.5 else rng.uniform(right, walk_r)
         cx = float(np.clip(cx, 2, w - 3))
         tall = max(6.0, h * rng.uniform(0.15, 0.3) * (0.3 + depth))
@@ -410,9 +411,7 @@ def generate_scene(index: int, seed: int, height: int, width: int) -> tuple[np.n
     bicycles = layer()
     if rng.random() < 0.35:
         depth = rng.uniform(0.2, 0.8)
-        y_ground = horizon + (h - horizon) * depth
-        left, right = _road_edges(y_ground, horizon, h, road_top, road_bottom)
-        walk_l, walk_r = _road_edges(y_ground, horizon, h, walk_top, walk_bottom)
+        y_ground, (left, right), (walk_l, walk_r) = ground(depth)
         cx = rng.uniform(walk_l, left) if rng.random() < 0.5 else rng.uniform(right, walk_r)
         radius = max(2, int(round(h * 0.04 * (0.4 + depth))))
         cx = int(np.clip(cx, 2 * radius + 1, w - 2 * radius - 2))

@@ -12,6 +12,8 @@ import pyarrow as pa
 from matplotlib import colormaps
 
 NOTHING = 255
+ALPHA = 0.6  # weight of a class colour over the image in painted pixels
+DIM = 0.5  # brightness factor of the pixels outside the queried regions
 
 
 def palette(num_classes: int) -> np.ndarray:
@@ -62,19 +64,17 @@ def overlay(
     region_ids: np.ndarray,
     painted: np.ndarray,
     colours: np.ndarray,
-    alpha: float = 0.6,
-    dim: float = 0.5,
     point_radius: int = 0,
 ) -> np.ndarray:
-    """uint8 (H, W, 3): pixels outside the queried regions darkened to ``dim`` x, painted
-    pixels blended as (1 - alpha) x image + alpha x colour of their class, queried regions
+    """uint8 (H, W, 3): pixels outside the queried regions darkened to ``DIM`` x, painted
+    pixels blended as (1 - ALPHA) x image + ALPHA x colour of their class, queried regions
     outlined in white (point labels: squares of ``point_radius``, no outline)."""
     queried = np.isin(region_map, region_ids)
     painted = grow(painted, point_radius)
     out = image.astype(np.float32)
-    out[~queried & (painted == NOTHING)] *= dim
+    out[~queried & (painted == NOTHING)] *= DIM
     mask = painted != NOTHING
-    out[mask] = (1 - alpha) * out[mask] + alpha * colours[painted[mask]].astype(np.float32)
+    out[mask] = (1 - ALPHA) * out[mask] + ALPHA * colours[painted[mask]].astype(np.float32)
     if point_radius == 0:
         out[region_edges(region_map, queried)] = 255.0
     return out.round().astype(np.uint8)

@@ -65,11 +65,12 @@ def test_overlay_paints_queried_regions_and_dims_the_rest() -> None:
     region_map = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])
     painted = np.array([[2, 2, NOTHING, NOTHING]] * 2, np.uint8)  # region 0 labelled class 2
     colours = np.array([[0, 0, 0], [0, 0, 0], [200, 0, 0]], np.uint8)
-    out = overlay(image, region_map, np.array([0]), painted, colours, alpha=0.5, dim=0.5)
-    # region 0: 0.5 x 100 + 0.5 x colour; its pixels next to region 1 are its white outline
-    assert out[0, 0].tolist() == [150, 50, 50]
+    out = overlay(image, region_map, np.array([0]), painted, colours)
+    # region 0: 0.4 x 100 + 0.6 x colour (ALPHA 0.6); its pixels next to region 1 are its
+    # white outline
+    assert out[0, 0].tolist() == [160, 40, 40]
     assert out[0, 1].tolist() == [255, 255, 255]
-    assert out[0, 3].tolist() == [50, 50, 50]  # not queried: dimmed to half
+    assert out[0, 3].tolist() == [50, 50, 50]  # not queried: dimmed to half (DIM 0.5)
 
 
 def test_region_edges_centres_and_point_growth() -> None:
