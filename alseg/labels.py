@@ -33,8 +33,34 @@ def region_keys(image_index: np.ndarray, region_id: np.ndarray, stride: int) -> 
     return image_index.astype(np.int64) * stride + region_id.astype(np.int64)
 
 
+def _direct_rows(table: pa.Table, other: pa.Table) -> np.ndarray | None:
+    """Rows of ``other``'s keys in a regions table without a key per table row: the table lists
+    images in order with ids 0 .. R_i - 1 each (as the regions stage writes it), so the row of
+    (i, r) is first_row(i) + r. Every row found is checked; None when one does not match."""
+    image, region = table["image_index"].to_numpy(), table["region_id"].to_numpy()
+    want_image = other["image_index"].to_numpy()
+    want_region = other["region_id"].to_numpy()
+    if (
+        len(want_image) == len(image)
+        and np.array_equal(want_image, image)
+        and np.array_equal(want_region, region)
+    ):
+        return np.arange(len(image))  # the same keys in the same order (the scores table)
+    rows = np.searchsorted(image, want_image) + want_region.astype(np.int64)
+    inside = (rows >= 0) & (rows < len(image))
+    if not inside.all():
+        return None
+    found = (image[rows] == want_image) & (region[rows] == want_region)
+    return rows if found.all() else None
+
+
 def labelled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
     """bool (n_regions,) over regions-table rows: already labelled."""
+    rows = _direct_rows(table, labels) if len(table) else None
+    if rows is not None:
+        mask = np.zeros(len(table), bool)
+        mask[rows] = True
+        return mask
     stride = int(table["region_id"].to_numpy().max()) + 1
     keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
     done = region_keys(labels["image_index"].to_numpy(), labels["region_id"].to_numpy(), stride)
@@ -43,6 +69,9 @@ def labelled_mask(table: pa.Table, labels: pa.Table) -> np.ndarray:
 
 def table_rows(table: pa.Table, other: pa.Table) -> np.ndarray:
     """Row of ``table`` (regions table) for each (image_index, region_id) row of ``other``."""
+    rows = _direct_rows(table, other) if len(table) else None
+    if rows is not None:
+        return rows
     stride = int(table["region_id"].to_numpy().max()) + 1
     keys = region_keys(table["image_index"].to_numpy(), table["region_id"].to_numpy(), stride)
     order = np.argsort(keys)

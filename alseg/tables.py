@@ -6,7 +6,7 @@ both and the column types, so a stage never silently consumes the wrong table.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -92,13 +92,15 @@ def write_table(table: pa.Table, path: str | Path, kind: str) -> None:
         pq.write_table(table, tmp)
 
 
-def read_table(path: str | Path, kind: str) -> pa.Table:
-    """Read a table written by ``write_table`` and check its kind, version and columns."""
+def read_table(path: str | Path, kind: str, columns: list[str] | None = None) -> pa.Table:
+    """Read a table written by ``write_table`` and check its kind, version and columns;
+    ``columns``: read only these (each checked against the schema), so a stage holds only the
+    bytes it uses."""
     path = Path(path)
     if not path.is_file():
         raise TableError(f"{path}: {kind} table not found")
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, columns=columns)
     except (pa.ArrowException, OSError) as err:
         raise TableError(f"{path}: not a readable Parquet table ({err})") from None
     meta = table.schema.metadata or {}
@@ -109,9 +111,35 @@ def read_table(path: str | Path, kind: str) -> pa.Table:
             f"{path}: expected a '{kind}' table v{SCHEMA_VERSION}, found '{found}' v{version}"
         )
     expected = SCHEMAS[kind]
+    if columns is not None:
+        expected = pa.schema([expected.field(name) for name in columns])
     if not table.schema.remove_metadata().equals(expected):
         raise TableError(f"{path}: columns {table.schema.names} do not match {expected.names}")
     return table
+
+
+def column_batches(path: str | Path, kind: str, column: str,
+                   batch_rows: int = 65536) -> Iterator[np.ndarray]:  # fmt: skip
+    """One column of a ``kind`` table as numpy arrays of about ``batch_rows`` rows, in order,
+    without holding the whole column (kind, version and the column's type checked first)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TableError(f"{path}: {kind} table not found")
+    try:
+        source = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as err:
+        raise TableError(f"{path}: not a readable Parquet table ({err})") from None
+    schema = source.schema_arrow
+    meta = schema.metadata or {}
+    if meta.get(b"alseg.table") != kind.encode() or (
+        meta.get(b"alseg.schema_version") != SCHEMA_VERSION.encode()
+    ):
+        raise TableError(f"{path}: expected a '{kind}' table v{SCHEMA_VERSION}")
+    expected = SCHEMAS[kind].field(column)
+    if column not in schema.names or not schema.field(column).equals(expected):
+        raise TableError(f"{path}: column {column!r} missing or not {expected.type}")
+    for batch in source.iter_batches(batch_size=batch_rows, columns=[column]):
+        yield batch.column(0).to_numpy()
 
 
 def queries_table(round_index: int, image_index: np.ndarray, region_id: np.ndarray,

@@ -32,17 +32,20 @@ from alseg.labels import (
     rows_by_image,
     table_rows,
 )
+from alseg.npy_rows import NpyRows
 from alseg.stages import pixels
 from alseg.stages.common import read_json, round_seed, write_json
 from alseg.stages.regions import is_pixel_pool
 from alseg.storage import atomic_path
-from alseg.tables import empty_table, queries_table, read_table, write_table
+from alseg.tables import column_batches, empty_table, queries_table, read_table, write_table
+
+KEYS = ["image_index", "region_id"]
 
 
-def _regions(regions_dir: Path) -> tuple[pa.Table, np.ndarray]:
-    return read_table(regions_dir / "regions.parquet", "regions"), np.load(
-        regions_dir / "train_regions.npy", mmap_mode="r"
-    )
+def _regions(regions_dir: Path, columns: list[str] | None = None) -> tuple[pa.Table, np.ndarray]:
+    """The regions table (only ``columns`` when given) and the memory-mapped region maps."""
+    table = read_table(regions_dir / "regions.parquet", "regions", columns)
+    return table, np.load(regions_dir / "train_regions.npy", mmap_mode="r")
 
 
 def annotate(label: LabelConfig, gt: np.ndarray, region_map: np.ndarray, n_regions: int,
@@ -143,7 +146,7 @@ def _pool_statistics(table: pa.Table, scores_dir: Path) -> dict[str, np.ndarray]
     rows = table_rows(table, scored)
     score = np.full(len(table), np.nan, np.float32)
     score[rows] = scored["score"].to_numpy()
-    pred_class = np.full(len(table), -1, np.int64)
+    pred_class = np.full(len(table), -1, np.int16)
     pred_class[rows] = scored["pred_class"].to_numpy()
     width = len(scored["vector"][0]) if len(scored) else 0
     vector = np.full((len(table), width), np.nan, np.float32)
@@ -179,7 +182,7 @@ def run_select(
             write_table(queries, tmp / "queries.parquet", "queries")
         return {"round": round_index, "selected": len(queries), "clicks": len(queries),
                 "eligible": len(scored)}  # fmt: skip
-    table, _ = _regions(Path(regions_dir))
+    table, _ = _regions(Path(regions_dir), KEYS)
     statistics = _pool_statistics(table, Path(scores_dir))
     meta = read_json(Path(scores_dir) / "meta.json")
     costs = np.load(Path(init_dir) / "costs.npy")
@@ -240,11 +243,21 @@ def _label_rows(label_type: str, queries: pa.Table, dominant: np.ndarray,
     })  # fmt: skip
 
 
-def labelled_pixels(label_type: str, labels: pa.Table, table: pa.Table, targets: np.ndarray) -> int:
+def region_counts(regions_dir: Path, n_images: int) -> np.ndarray:
+    """Regions per image (n_images,) int64, from the regions table one row group at a time."""
+    counts = np.zeros(n_images, np.int64)
+    for index in column_batches(regions_dir / "regions.parquet", "regions", "image_index"):
+        counts += np.bincount(index, minlength=n_images)
+    return counts
+
+
+def labelled_pixels(label_type: str, labels: pa.Table, regions_dir: Path,
+                    targets: np.ndarray) -> int:  # fmt: skip
     """Training pixels that carry a label: every pixel of a region with a non-empty class set
     under multi-class labels (a partial label), else the non-ignored target pixels."""
     if label_type != "multiclass":
         return int(np.count_nonzero(targets != IGNORE))
+    table = read_table(regions_dir / "regions.parquet", "regions", [*KEYS, "n_pixels"])
     sizes = table["n_pixels"].to_numpy()[table_rows(table, labels)]
     has_classes = pc.list_value_length(labels["classes"]).to_numpy() > 0
     return int(sizes[has_classes].sum())
@@ -264,9 +277,9 @@ def run_oracle(
     start = time.perf_counter()
     label_type = params["label"]["type"]
     data = PreparedDataset.open(prepared_dir)
-    table, maps = _regions(Path(regions_dir))
-    per_image = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
-    gt = data.labels("train")
+    maps = NpyRows(Path(regions_dir) / "train_regions.npy")  # one image at a time
+    per_image = region_counts(Path(regions_dir), len(maps))
+    gt = NpyRows(Path(prepared_dir) / "train_labels.npy")
     queries = read_table(Path(queries_dir) / "queries.parquet", "queries")
     previous = (
         read_table(Path(previous_labels_dir) / "labels.parquet", "labels")
@@ -291,7 +304,7 @@ def run_oracle(
         "pool_cost": read_json(Path(init_dir) / "meta.json")["pool_cost"],
         "regions_labelled": len(labels),
         "images_labelled": len(target_images),
-        "labelled_pixels": labelled_pixels(label_type, labels, table, targets),
+        "labelled_pixels": labelled_pixels(label_type, labels, Path(regions_dir), targets),
         "pool_pixels": int(gt.shape[0] * gt.shape[1] * gt.shape[2]),
         "seconds": round(time.perf_counter() - start, 2),
     }

@@ -98,7 +98,7 @@ class RegionStatistics:
 class SelectPool:
     """The pool as the select stage sees it, N = rows of the regions table.
 
-    score (N,) float32, vector (N, K), pred_class (N,) int64 (scores table, NaN / -1 where not
+    score (N,) float32, vector (N, K), pred_class (N,) int16 (scores table, NaN / -1 where not
     scored); labelled, eligible (N,) bool; costs (N,) int clicks; class_counts (C,) n_c of the
     labelled regions; class_prior (C,) or None (score stage's pool prior); clicks = this
     round's budget; label_type = the configured label type.
