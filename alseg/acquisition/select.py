@@ -26,9 +26,21 @@ def rank_order(scores: np.ndarray) -> np.ndarray:
 
     Returns int64 (M,) with M = number of non-NaN scores. Deterministic (stable sort).
     """
-    s = np.asarray(scores, dtype=np.float64)
-    one_d("scores", s)
-    idx = np.flatnonzero(~np.isnan(s))
+    return _ranked(one_d("scores", _as_float(scores)), None)
+
+
+def _as_float(scores: np.ndarray) -> np.ndarray:
+    """Floating scores as they are (float32 stays float32: negation and order are exact);
+    other dtypes as float64."""
+    s = np.asarray(scores)
+    return s if np.issubdtype(s.dtype, np.floating) else s.astype(np.float64)
+
+
+def _ranked(s: np.ndarray, eligible: np.ndarray | None) -> np.ndarray:
+    """``rank_order`` of the eligible entries only (the same order as filtering it afterwards,
+    as the sort is stable), without ranking the rest of the pool."""
+    keep = ~np.isnan(s) if eligible is None else ~np.isnan(s) & eligible
+    idx = np.flatnonzero(keep)
     # Stable sort of the negated scores keeps equal scores in ascending index order.
     return idx[np.argsort(-s[idx], kind="stable")].astype(np.int64)
 
@@ -72,15 +84,13 @@ def select_under_budget(
         )
     if budget < 0:
         raise ValueError(f"budget must be >= 0, got {budget}; pass a number of clicks")
-    order = rank_order(s)
-    if eligible is not None:
-        e = np.asarray(eligible)
-        if e.shape != s.shape or e.dtype != np.bool_:
-            raise ValueError(
-                f"eligible must be a bool array of shape {s.shape}, got {e.dtype} {e.shape}; "
-                "pass a boolean mask with one entry per candidate region (or None)"
-            )
-        order = order[e[order]]
+    e = None if eligible is None else np.asarray(eligible)
+    if e is not None and (e.shape != s.shape or e.dtype != np.bool_):
+        raise ValueError(
+            f"eligible must be a bool array of shape {s.shape}, got {e.dtype} {e.shape}; "
+            "pass a boolean mask with one entry per candidate region (or None)"
+        )
+    order = _ranked(_as_float(s), e)
     if budget == 0 or order.size == 0:
         return np.zeros(0, dtype=np.int64)
     cum = np.cumsum(c[order].astype(np.int64))
