@@ -275,11 +275,31 @@ def run_suite(name: str, config: Path, overrides: dict, runs_dir: Path, n_images
     return result
 
 
+def bench_scale(full: bool) -> dict:
+    """bench/scale.py: peak RSS by pool size (printed as a table), and with ``full`` the
+    Cityscapes-size pool's seconds and peak per step."""
+    from bench import scale
+
+    memory = scale.memory_by_pool_size()
+    scale.print_memory(memory)
+    largest = memory["sizes"][-1]
+    scale.print_steps(memory["steps"][largest], f"One round at {largest} pool images")
+    result = {"memory": memory}
+    if full:
+        result["cityscapes_size"] = scale.scale_simulation()
+        scale.print_steps(result["cityscapes_size"]["steps"], "Cityscapes-size pool")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "bench"))
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--skip-scale", action="store_true", help="no pool-size memory rows")
+    parser.add_argument(
+        "--scale-full", action="store_true", help="also the 2,975-image pool (bench/scale.py)"
+    )
     args = parser.parse_args()
     runs_dir = Path(args.runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -306,6 +326,8 @@ def main() -> None:
         for key, value in row.items():
             if isinstance(value, float | int):
                 print(f"  {key:38s} {value:10.3f}")
+    if not args.skip_scale:  # peak RSS of score / select / oracle at 50 / 367 / 3,000 images
+        results.append({"dataset": "scale", **bench_scale(args.scale_full)})
     (runs_dir / "bench.json").write_text(json.dumps(results, indent=1))
     print(f"\nraw numbers: {runs_dir / 'bench.json'}")
 
