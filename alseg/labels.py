@@ -8,6 +8,7 @@ void-dominant), classes (list<int16>), cost).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -136,6 +137,41 @@ def rows_by_image(image_index: np.ndarray) -> list[np.ndarray]:
     return np.split(order, starts[1:]) if len(order) else []
 
 
+def target_images_of(labels: pa.Table) -> np.ndarray:
+    """The labelled images, ascending: int32 (K,), the row order of ``render_targets``."""
+    return np.unique(labels["image_index"].to_numpy()).astype(np.int32)
+
+
+def iter_targets(
+    label_type: str, labels: pa.Table, gt: np.ndarray, maps: np.ndarray
+) -> Iterator[np.ndarray]:
+    """The training target uint8 (H, W) of each labelled image in turn (images ascending),
+    so that a caller may write them one at a time (see ``render_targets``)."""
+    image_index = labels["image_index"].to_numpy()
+    region_id = labels["region_id"].to_numpy()
+    painted = _painted_classes(label_type, labels)
+    for rows in rows_by_image(image_index):
+        index = image_index[rows[0]]
+        if label_type == "full":
+            yield oracle.render_full_regions(maps[index], region_id[rows], gt[index], IGNORE)
+        else:
+            yield oracle.render_region_classes(maps[index], region_id[rows], painted[rows])
+
+
+def _painted_classes(label_type: str, labels: pa.Table) -> np.ndarray:
+    """The class each labelled region is painted with (-1 / void: left at 255): the dominant
+    class, or under multiclass labels the class of single-class regions."""
+    if label_type != "multiclass":
+        return labels["dominant"].to_numpy()
+    classes = labels["classes"].combine_chunks()
+    parent = pc.list_parent_indices(classes).to_numpy()
+    flat = classes.flatten().to_numpy()
+    first = np.full(len(labels), -1, np.int64)
+    owners, first_item = np.unique(parent, return_index=True)
+    first[owners] = flat[first_item]
+    return np.where(np.bincount(parent, minlength=len(labels)) == 1, first, -1)
+
+
 def render_targets(
     label_type: str, labels: pa.Table, gt: np.ndarray, maps: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -145,24 +181,26 @@ def render_targets(
     full: ground truth inside the region; multiclass: single-class regions painted with their
     class (regions with several classes need a partial-label trainer and stay 255 here).
     """
-    image_index = labels["image_index"].to_numpy()
-    region_id = labels["region_id"].to_numpy()
-    groups = rows_by_image(image_index)
-    images = np.array([image_index[rows[0]] for rows in groups], np.int64)
+    images = target_images_of(labels)
     targets = np.full((len(images), *maps.shape[1:]), IGNORE, np.uint8)
-    if label_type == "multiclass":
-        classes = labels["classes"].combine_chunks()
-        parent = pc.list_parent_indices(classes).to_numpy()
-        flat = classes.flatten().to_numpy()
-        first = np.full(len(labels), -1, np.int64)
-        owners, first_item = np.unique(parent, return_index=True)
-        first[owners] = flat[first_item]
-        painted = np.where(np.bincount(parent, minlength=len(labels)) == 1, first, -1)
-    else:
-        painted = labels["dominant"].to_numpy()
-    for k, (index, rows) in enumerate(zip(images, groups, strict=True)):
-        if label_type == "full":
-            targets[k] = oracle.render_full_regions(maps[index], region_id[rows], gt[index], IGNORE)
-        else:
-            targets[k] = oracle.render_region_classes(maps[index], region_id[rows], painted[rows])
-    return targets, images.astype(np.int32)
+    for k, target in enumerate(iter_targets(label_type, labels, gt, maps)):
+        targets[k] = target
+    return targets, images
+
+
+def save_targets(path: Path, targets: Iterable[np.ndarray], shape: tuple[int, ...]) -> int:
+    """Write ``targets.npy`` uint8 ``shape`` (K, H, W) one image at a time (as ``np.save`` of
+    the stacked array would); returns the pixels that are not IGNORE."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+              "fortran_order": False, "shape": tuple(shape)}  # fmt: skip
+    labelled, written = 0, 0
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        for target in targets:
+            target = np.ascontiguousarray(target, np.uint8)
+            labelled += int(np.count_nonzero(target != IGNORE))
+            f.write(target.tobytes())
+            written += 1
+    if written != shape[0]:
+        raise ValueError(f"{path}: wrote {written} targets, expected {shape[0]}")
+    return labelled

@@ -19,18 +19,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from alseg import IGNORE, oracle
+from alseg import oracle
 from alseg.acquisition.policies import SelectPool
 from alseg.acquisition.select import random_scores, select_under_budget
 from alseg.config import AcquisitionConfig, LabelConfig, round_clicks
 from alseg.data.prepared import PreparedDataset
 from alseg.labels import (
     class_lists,
+    iter_targets,
     labelled_class_counts_of,
     labelled_mask,
-    render_targets,
     rows_by_image,
+    save_targets,
     table_rows,
+    target_images_of,
 )
 from alseg.npy_rows import NpyRows
 from alseg.stages import pixels
@@ -252,11 +254,12 @@ def region_counts(regions_dir: Path, n_images: int) -> np.ndarray:
 
 
 def labelled_pixels(label_type: str, labels: pa.Table, regions_dir: Path,
-                    targets: np.ndarray) -> int:  # fmt: skip
+                    target_pixels: int) -> int:  # fmt: skip
     """Training pixels that carry a label: every pixel of a region with a non-empty class set
-    under multi-class labels (a partial label), else the non-ignored target pixels."""
+    under multi-class labels (a partial label), else the ``target_pixels`` that are not
+    ignored (``save_targets``' count)."""
     if label_type != "multiclass":
-        return int(np.count_nonzero(targets != IGNORE))
+        return target_pixels
     table = read_table(regions_dir / "regions.parquet", "regions", [*KEYS, "n_pixels"])
     sizes = table["n_pixels"].to_numpy()[table_rows(table, labels)]
     has_classes = pc.list_value_length(labels["classes"]).to_numpy() > 0
@@ -295,23 +298,23 @@ def run_oracle(
         label = LabelConfig(**params["label"])
         new = _answer(label, queries, gt, maps, per_image, data.num_classes)
     labels = pa.concat_tables([previous, new.cast(previous.schema)])
-    targets, target_images = render_targets(label_type, labels, gt, maps)
-    clicks_round = int(np.sum(new["cost"].to_numpy()))
+    target_images = target_images_of(labels)
     summary = {
         "round": round_index,
-        "clicks_round": clicks_round,
+        "clicks_round": int(np.sum(new["cost"].to_numpy())),
         "clicks_total": int(np.sum(labels["cost"].to_numpy())),
         "pool_cost": read_json(Path(init_dir) / "meta.json")["pool_cost"],
         "regions_labelled": len(labels),
         "images_labelled": len(target_images),
-        "labelled_pixels": labelled_pixels(label_type, labels, Path(regions_dir), targets),
         "pool_pixels": int(gt.shape[0] * gt.shape[1] * gt.shape[2]),
-        "seconds": round(time.perf_counter() - start, 2),
     }
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         write_table(labels, tmp / "labels.parquet", "labels")
-        np.save(tmp / "targets.npy", targets)
+        targets = iter_targets(label_type, labels, gt, maps)  # (K, H, W), one image at a time
+        painted = save_targets(tmp / "targets.npy", targets, (len(target_images), *gt.shape[1:]))
         np.save(tmp / "target_images.npy", target_images)
+        summary["labelled_pixels"] = labelled_pixels(label_type, labels, Path(regions_dir), painted)
+        summary["seconds"] = round(time.perf_counter() - start, 2)
         write_json(tmp / "summary.json", summary)
     return summary
