@@ -135,9 +135,13 @@ def column_batches(path: str | Path, kind: str, column: str,
         meta.get(b"alseg.schema_version") != SCHEMA_VERSION.encode()
     ):
         raise TableError(f"{path}: expected a '{kind}' table v{SCHEMA_VERSION}")
-    expected = SCHEMAS[kind].field(column)
-    if column not in schema.names or not schema.field(column).equals(expected):
-        raise TableError(f"{path}: column {column!r} missing or not {expected.type}")
+    known = SCHEMAS[kind]
+    if (
+        column not in known.names
+        or column not in schema.names
+        or not schema.field(column).equals(known.field(column))
+    ):
+        raise TableError(f"{path}: column {column!r} missing or not as in {known.names}")
     for batch in source.iter_batches(batch_size=batch_rows, columns=[column]):
         yield batch.column(0).to_numpy()
 
