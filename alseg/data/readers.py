@@ -10,7 +10,6 @@ here. A new layout = a ``Reader`` subclass decorated with ``@register`` in a mod
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, ClassVar
@@ -21,6 +20,7 @@ from alseg import storage
 from alseg.data.classes import ClassInfo, ClassSpec, parse_classes_json
 from alseg.data.errors import DataError
 from alseg.data.images import IMAGE_SUFFIXES, LABEL_SUFFIXES, decode_image, decode_label
+from alseg.registry import Registry
 
 if TYPE_CHECKING:
     from alseg.config import DataConfig
@@ -29,7 +29,7 @@ __all__ = ["DataError", "Reader", "Sample", "get_reader", "layout_names", "list_
 
 SPLITS = ("train", "val", "test")  # alseg's split roles; data.splits maps them to dataset names
 LAYOUT_MODULES = ("alseg.data.layouts", "alseg.data.voc", "alseg.data.cityscapes")
-READERS: dict[str, Reader] = {}
+READERS: Registry[Reader] = Registry("dataset layout", LAYOUT_MODULES, DataError)
 
 
 @dataclass(frozen=True)
@@ -81,21 +81,12 @@ def register(cls: type[Reader]) -> type[Reader]:
     return cls
 
 
-def _load_layouts() -> None:
-    for module in LAYOUT_MODULES:
-        importlib.import_module(module)
-
-
 def layout_names() -> list[str]:
-    _load_layouts()
-    return sorted(READERS)
+    return sorted(READERS.names())
 
 
 def get_reader(name: str) -> Reader:
-    _load_layouts()
-    if name not in READERS:
-        raise DataError(f"unknown dataset layout '{name}' (expected one of {layout_names()})")
-    return READERS[name]
+    return READERS.lookup(name)
 
 
 def list_splits(reader: Reader, data: DataConfig) -> dict[str, list[Sample]]:

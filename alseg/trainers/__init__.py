@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
+from alseg.registry import Registry
 from alseg.trainers.settings import S4ALSettings
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ class TrainerSpec:
     description: str = ""
 
 
-TRAINERS: dict[str, TrainerSpec] = {
+TRAINERS: Registry[TrainerSpec] = Registry("trainer")
+TRAINERS.update({
     "supervised": TrainerSpec("alseg.trainers.supervised", None, "CE on labelled pixels"),
     "mulactseg": TrainerSpec("alseg.trainers.mulactseg", None,
                              "merged-positive + prototypical-pixel losses on multi-class region "
@@ -38,7 +40,7 @@ TRAINERS: dict[str, TrainerSpec] = {
     "s4al": TrainerSpec("alseg.trainers.s4al", S4ALSettings,
                         "mean teacher + confidence-weighted pseudo-labels + balanced ClassMix on "
                         "the unlabelled pool (S4AL)"),
-}  # fmt: skip
+})  # fmt: skip
 
 
 def trainer_names() -> tuple[str, ...]:
@@ -47,6 +49,4 @@ def trainer_names() -> tuple[str, ...]:
 
 def get_trainer(name: str) -> Trainer:
     """The registered trainer object (imports its module)."""
-    if name not in TRAINERS:
-        raise ValueError(f"unknown trainer '{name}' (expected one of {trainer_names()})")
-    return importlib.import_module(TRAINERS[name].module).TRAINER
+    return importlib.import_module(TRAINERS.lookup(name).module).TRAINER

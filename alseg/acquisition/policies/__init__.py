@@ -18,12 +18,13 @@ validation reads them on a client without torch); the math is imported inside th
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from alseg.registry import Registry
 
 if TYPE_CHECKING:
     import torch
@@ -46,7 +47,7 @@ POLICY_MODULES = (
     "alseg.acquisition.policies.cbal",
     "alseg.acquisition.policies.oreal",
 )
-POLICIES: dict[str, type[Policy]] = {}
+POLICIES: Registry[type[Policy]] = Registry("policy", POLICY_MODULES)
 
 Aggregation = Annotated[
     Literal["mean", "max", "p95"], Field(description="pixel -> region reduction")
@@ -159,19 +160,10 @@ def register(cls: type[Policy]) -> type[Policy]:
     return cls
 
 
-def _load_policies() -> None:
-    for module in POLICY_MODULES:
-        importlib.import_module(module)
-
-
 def policy_names() -> list[str]:
-    _load_policies()
-    return list(POLICIES)
+    return POLICIES.names()
 
 
 def get_policy(name: str, settings: PolicySettings | None = None) -> Policy:
     """The policy ``name`` with ``settings`` (its defaults when None); ValueError if unknown."""
-    _load_policies()
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy '{name}' (registered: {', '.join(POLICIES)})")
-    return POLICIES[name](settings)
+    return POLICIES.lookup(name)(settings)
