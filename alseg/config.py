@@ -33,6 +33,7 @@ from alseg.weights import named_weights
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
+DEFAULT_IMAGES_PER_SHARD = 500  # acquisition.shards: auto (CamVid's 367-image pool: 1 shard)
 
 
 class Strict(BaseModel):
@@ -158,6 +159,21 @@ class AcquisitionConfig(Strict):
         default_factory=PolicySettings, exclude=True, description="the policy's settings"
     )
     batch_size: PositiveInt = 8
+    shards: int | Literal["auto"] = Field(
+        1,
+        description="score the pool in this many shards (a ParallelFor of score tasks and a "
+        "merge); 'auto' = ceil(pool images / images_per_shard). Selections do not depend on it",
+    )
+    images_per_shard: PositiveInt = Field(
+        DEFAULT_IMAGES_PER_SHARD, description="shards: auto: pool images per score shard"
+    )
+
+    @field_validator("shards", mode="before")
+    @classmethod
+    def _shard_count(cls, value: Any) -> Any:
+        if value == "auto" or (type(value) is int and value > 0):
+            return value
+        raise ValueError(f"expected a positive integer or 'auto', got {value!r}")
 
     @field_validator("policy")
     @classmethod
@@ -187,6 +203,9 @@ class AcquisitionConfig(Strict):
         """``settings`` dumps under the policy's name; no block for a policy without settings
         (or, with ``exclude_defaults``, one at its defaults)."""
         dumped = handler(self)
+        for name in SHARD_FIELDS:  # at their defaults: no key (cache keys as before sharding)
+            if dumped.get(name) == AcquisitionConfig.model_fields[name].default:
+                dumped.pop(name)
         block = self.settings.model_dump(mode=info.mode, exclude_defaults=info.exclude_defaults)
         if block:
             dumped[self.policy] = block
@@ -195,6 +214,10 @@ class AcquisitionConfig(Strict):
     def build(self) -> Policy:
         """The configured policy object (with its settings)."""
         return get_policy(self.policy, self.settings)
+
+
+# sharded scoring settings (omitted from the dump at their defaults)
+SHARD_FIELDS = ("shards", "images_per_shard")
 
 
 # the acquisition settings before policies had their own blocks: key -> name in the block

@@ -56,6 +56,12 @@ def split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+def artifact_uri(uri: str) -> str:
+    """A KFP artifact's URI as a storage URI: ``minio://B/K`` (KFP's MinIO scheme) ->
+    ``s3://B/K``; ``s3://`` and local paths unchanged."""
+    return "s3://" + uri[len("minio://") :] if uri.startswith("minio://") else uri
+
+
 def join(base: str, *parts: str) -> str:
     if is_s3(base):
         return "/".join([base.rstrip("/"), *parts])
@@ -344,3 +350,91 @@ def check_within(root: str, uri: str) -> None:
         inside = Path(uri).resolve().is_relative_to(Path(root).resolve())
     if not inside:
         raise StorageError(f"{uri}: path escapes the dataset root {root}")
+
+
+# ----------------------------------------------------------------------------- ranged reads
+
+_bytes_read = [0]  # bytes returned by read_range since start / the last reset (bench, tests)
+
+
+def bytes_read(reset: bool = False) -> int:
+    """Bytes returned by ``read_range`` so far (``reset``: and start counting again at 0)."""
+    total = _bytes_read[0]
+    if reset:
+        _bytes_read[0] = 0
+    return total
+
+
+def read_range(uri: str, start: int, stop: int) -> bytes:
+    """Bytes ``[start, stop)`` of a local file or an S3 object (one ranged GET; no download of
+    the rest). Counted by ``bytes_read``."""
+    if stop <= start:
+        return b""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        client = s3_client()
+        response = _s3_call(uri, client.get_object, Bucket=bucket, Key=key,
+                            Range=f"bytes={start}-{stop - 1}")  # fmt: skip
+        data = _s3_call(uri, response["Body"].read)
+    else:
+        try:
+            with open(uri, "rb") as f:
+                f.seek(start)
+                data = f.read(stop - start)
+        except FileNotFoundError:
+            raise StorageError(f"{uri}: file not found") from None
+    if len(data) != stop - start:
+        raise StorageError(f"{uri}: expected bytes {start}-{stop - 1}, got {len(data)} bytes")
+    _bytes_read[0] += len(data)
+    return data
+
+
+class NpyRows:
+    """Rows of a C-ordered ``.npy`` file (local path or S3 URI) read on demand: ``rows[a:b]``
+    reads only their bytes (header once, then one ranged read per slice). Array-like enough
+    for the streaming stages: ``shape``, ``dtype``, ``len``, ``[slice]`` / ``[int]``."""
+
+    def __init__(self, uri: str) -> None:
+        import io
+
+        import numpy as np
+
+        head = read_range(uri, 0, 16)  # magic (6) + version (2) + header length (2 or 4)
+        if head[:6] != b"\x93NUMPY":
+            raise StorageError(f"{uri}: not a .npy file")
+        size = int.from_bytes(head[8:10] if head[6] == 1 else head[8:12], "little")
+        offset = (10 if head[6] == 1 else 12) + size
+        header = io.BytesIO(head + read_range(uri, 16, offset))
+        read = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }[np.lib.format.read_magic(header)]
+        shape, fortran, dtype = read(header)
+        if fortran:
+            raise StorageError(f"{uri}: Fortran-ordered .npy is not supported")
+        self.uri, self.shape, self.dtype, self.offset = uri, tuple(shape), dtype, offset
+        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def window(self, rows: slice) -> NpyRows:
+        """The rows ``rows`` (contiguous) as their own NpyRows (nothing read)."""
+        start, stop, _ = rows.indices(len(self))
+        view = object.__new__(NpyRows)
+        view.__dict__.update(self.__dict__, offset=self.offset + start * self.row_bytes,
+                             shape=(max(stop - start, 0), *self.shape[1:]))  # fmt: skip
+        return view
+
+    def __getitem__(self, index: slice | int):  # -> np.ndarray
+        import numpy as np
+
+        if isinstance(index, int | np.integer):
+            return self[int(index) : int(index) + 1][0]
+        start, stop, step = index.indices(len(self))
+        if step != 1:
+            raise IndexError(f"{self.uri}: only contiguous row slices are read")
+        stop = max(stop, start)
+        data = read_range(self.uri, self.offset + start * self.row_bytes,
+                          self.offset + stop * self.row_bytes)  # fmt: skip
+        return np.frombuffer(data, self.dtype).reshape(stop - start, *self.shape[1:])

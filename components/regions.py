@@ -1,3 +1,5 @@
+from typing import NamedTuple
+
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Output
 
@@ -5,14 +7,23 @@ from components import image
 
 
 @dsl.component(base_image=image("regions"), install_kfp_package=False)
-def regions(params: str, prepared: Input[Dataset], regions: Output[Dataset]) -> str:
+def regions(params: str, prepared: Input[Dataset], regions: Output[Dataset]) -> NamedTuple(
+    "Regions", summary=str, uri=str
+):
     """Superpixels / grid cells of the training pool (parallel over images).
 
     Args:
         params: JSON of the config's ``data`` and ``region`` sections.
         prepared: the prepared dataset folder.
         regions: region maps + regions table.
-    """
-    from alseg.stages import registry
 
-    return registry.call("regions", params, {"prepared": prepared.path}, regions.path)
+    Returns ``summary`` (JSON) and ``uri``: the folder's storage URI (score shards read their
+    rows of the region maps by URI).
+    """
+    from collections import namedtuple
+
+    from alseg.stages import registry
+    from alseg.storage import artifact_uri
+
+    summary = registry.call("regions", params, {"prepared": prepared.path}, regions.path)
+    return namedtuple("Regions", ["summary", "uri"])(summary, artifact_uri(regions.uri))

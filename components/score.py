@@ -8,27 +8,34 @@ from components import image
 def score(
     params: str,
     round_index: int,
-    prepared: Input[Dataset],
-    regions: Input[Dataset],
+    shard: int,
+    shards: int,
+    prepared: str,
+    regions: str,
     model: Input[Model],
     labels: Input[Dataset],
     scores: Output[Dataset],
 ) -> str:
-    """Score every region of the pool (batched, streaming).
+    """Score one shard of the pool (batched, streaming).
+
+    The prepared dataset and the region maps come as URIs, not input artifacts: KFP's launcher
+    downloads every input artifact whole before the body runs; by URI the shard reads only its
+    rows (``alseg.storage.NpyRows``: ranged reads of the ``.npy`` files).
 
     Args:
         params: JSON of ``seed``, ``device``, ``acquisition``.
         round_index: AL round.
-        prepared: the prepared dataset folder.
-        regions: region maps + regions table.
+        shard: this shard's index (0 .. shards - 1).
+        shards: the number of shards (``shard_plan``).
+        prepared: the prepared dataset folder's URI.
+        regions: the regions folder's URI.
         model: the round's model.
         labels: the labels so far (pixel pools never query a labelled pixel).
-        scores: ``scores.parquet``.
+        scores: the shard folder (``scores.parquet``, ``meta.json``) for ``merge_scores``.
     """
     from alseg.stages import registry
 
-    folders = {
-        "prepared": prepared.path, "regions": regions.path, "model": model.path,
-        "labels": labels.path,
-    }  # fmt: skip
-    return registry.call("score", params, folders, scores.path, round_index)
+    folders = {"prepared": prepared, "regions": regions, "model": model.path,
+               "labels": labels.path}  # fmt: skip
+    return registry.call("score", params, folders, scores.path, round_index,
+                         shard=int(shard), shards=int(shards))  # fmt: skip

@@ -6,6 +6,11 @@ only the sections it reads (``alseg.config.stage_params``), so a changed setting
 exactly the tasks that depend on it, locally and on a cluster with caching on. Rounds are unrolled
 at compile time (KFP v2 has no loops with carried state), so one compiled pipeline serves every
 config with the same structure (``alseg.config.structure``: rounds, warm start).
+
+Scoring is sharded at run time: ``shard_plan`` turns ``acquisition.shards`` (or the pool size)
+into the shard indices, a ``dsl.ParallelFor`` runs one score task per shard (reading the
+prepared images and region maps by URI, its rows only) and ``merge_scores`` gathers them
+(``dsl.Collected``) into the folder select reads; the shard count never changes the DAG.
 """
 
 from collections.abc import Callable
@@ -17,6 +22,7 @@ from components import images_description
 from components.configure import configure
 from components.evaluate import evaluate
 from components.init_labels import init_labels
+from components.merge_scores import merge_scores
 from components.oracle import oracle
 from components.prepare import prepare
 from components.pseudo import pseudo
@@ -24,6 +30,7 @@ from components.regions import regions
 from components.report import report
 from components.score import score
 from components.select_queries import select_queries
+from components.shard_plan import shard_plan
 from components.train import train
 
 PIPELINE_NAME = "al-experiment"
@@ -53,9 +60,11 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
     ) -> str:
         params = step(configure(config=config, run_name=run_name), "configure").outputs
         name = params["run_name"]
-        prepared = step(prepare(params=params["prepare"]), "prepare").outputs["prepared"]
-        pool = step(regions(params=params["regions"], prepared=prepared), "regions")
-        pool = pool.outputs["regions"]
+        prepare_task = step(prepare(params=params["prepare"]), "prepare")
+        prepared, prepared_uri = prepare_task.outputs["prepared"], prepare_task.outputs["uri"]
+        regions_task = step(regions(params=params["regions"], prepared=prepared), "regions")
+        pool, pool_uri = regions_task.outputs["regions"], regions_task.outputs["uri"]
+        plan = step(shard_plan(params=params["shard_plan"], regions=pool_uri), "shard_plan")
         init = step(
             init_labels(params=params["init"], prepared=prepared, regions=pool), "init"
         ).outputs["init"]
@@ -95,10 +104,16 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
             ).outputs["evaluation"]  # fmt: skip
             if r == rounds - 1:
                 break
+            with dsl.ParallelFor(plan.outputs["shards"]) as shard:  # one score task per shard
+                scored = step(
+                    score(params=params["score"], round_index=r, shard=shard,
+                          shards=plan.outputs["count"], prepared=prepared_uri, regions=pool_uri,
+                          model=model, labels=labels),
+                    "score", r,
+                )  # fmt: skip
             scores = step(
-                score(params=params["score"], round_index=r, prepared=prepared, regions=pool,
-                      model=model, labels=labels),
-                "score", r,
+                merge_scores(round_index=r, shards=dsl.Collected(scored.outputs["scores"])),
+                "merge", r, "merge scores",
             ).outputs["scores"]  # fmt: skip
             queries = step(
                 select_queries(params=params["select"], round_index=r + 1, scores=scores,

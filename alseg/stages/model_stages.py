@@ -8,6 +8,7 @@ Folders:
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -19,8 +20,8 @@ import pyarrow.parquet as pq
 import torch
 
 from alseg import IGNORE, checkpoints, storage
-from alseg.acquisition.balanced import PriorAccumulator
 from alseg.acquisition.policies import Policy, PoolBatch, RegionStatistics
+from alseg.acquisition.uncertainty import ensure_probs
 from alseg.config import AcquisitionConfig, LabelConfig, ModelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.labels import (
@@ -34,7 +35,7 @@ from alseg.predict import predict_batches
 from alseg.progress import track_batches
 from alseg.stages import pixels
 from alseg.stages.common import read_json, resolve_device, round_seed, write_json
-from alseg.stages.regions import is_pixel_pool
+from alseg.stages.shards import merged_prior, shard_rows
 from alseg.storage import atomic_path
 from alseg.tables import SCHEMAS, empty_table, read_table, scores_table, write_row_groups
 from alseg.train import save_checkpoint, train_model
@@ -212,21 +213,34 @@ def region_score_batches(
     batch_size: int,
     seed: int,
     device: str,
-    prior: PriorAccumulator,
+    batch_priors: list[list[float]],
+    n_regions: int,
+    first: int = 0,
 ) -> Iterator[pa.Table]:
-    """Scores-table rows of each pool batch in turn, images in order.
+    """Scores-table rows of each batch of ``images`` (pool rows ``first``, ``first + 1``, ...)
+    in turn.
 
     Per batch: probs (B, C, H, W) (none when the policy needs no model) -> the policy's region
-    statistics (one scatter over region ids; no loop over regions). A policy that needs the
-    pool prior adds each batch's mean probabilities to ``prior``.
+    statistics over ids < ``n_regions`` (one scatter; no loop over regions). A policy that needs
+    the pool prior appends the batch's mean probabilities mean_(b, x) p_c (C,) float64 to
+    ``batch_priors`` (the merge averages them: PriorAccumulator's value).
     """
-    n_regions = int(region_maps.max()) + 1
     for rows, probs in predict_batches(model, images, batch_size):
         regions = torch.from_numpy(np.asarray(region_maps[rows]).astype(np.int64)).to(device)
         if policy.needs_prior:
-            prior.update(probs)
-        stats = policy.region_statistics(PoolBatch(probs, regions, n_regions, rows.start, seed))
-        yield statistics_rows(rows.start, stats)
+            ensure_probs(probs)
+            batch_priors.append(probs.mean(dim=(0, 2, 3)).to(torch.float64).tolist())
+        batch = PoolBatch(probs, regions, n_regions, first + rows.start, seed)
+        yield statistics_rows(first + rows.start, policy.region_statistics(batch))
+
+
+def region_id_count(meta: dict, maps: storage.NpyRows) -> int:
+    """Width of the per-image region tables: max region id + 1 over the whole pool (from the
+    regions ``meta``; folders written before it recorded ``region_ids``: a scan of the maps)."""
+    if "region_ids" in meta:
+        return int(meta["region_ids"])
+    return max((int(maps[r : r + 64].max(initial=-1)) for r in range(0, len(maps), 64)),
+               default=-1) + 1  # fmt: skip
 
 
 def run_score(
@@ -237,42 +251,61 @@ def run_score(
     model_dir: str | Path,
     out_dir: str | Path,
     labels_dir: str | Path | None = None,
+    shard: int = 0,
+    shards: int = 1,
 ) -> dict:
-    """Score every region of the training pool with the round's model (pixel pools: each
-    image's most uncertain unlabelled pixels, which needs ``labels_dir``)."""
+    """Score shard ``shard`` of ``shards`` of the training pool (alseg.stages.shards: whole
+    batches) with the round's model -> a shard folder for ``run_merge``; with one shard it is
+    also the score folder select reads (pixel pools: each image's most uncertain unlabelled
+    pixels, which needs ``labels_dir``).
+
+    ``prepared_dir`` / ``regions_dir`` may be local folders or s3:// prefixes: only the shard's
+    rows of ``train_images.npy`` and ``train_regions.npy`` are read (ranged reads)."""
     start = time.perf_counter()
     acquisition = AcquisitionConfig(**params["acquisition"])
     policy, batch_size = acquisition.build(), acquisition.batch_size
     device = resolve_device(params["device"])
-    data = PreparedDataset.open(prepared_dir)
-    region_maps = np.load(Path(regions_dir) / "train_regions.npy", mmap_mode="r")
-    outputs = checkpoints.outputs_for(data.num_classes)
+    prepared, regions_uri = str(prepared_dir), str(regions_dir)
+    meta = json.loads(storage.read_bytes(storage.join(prepared, "meta.json")))
+    num_classes = len(meta["classes"])
+    all_maps = storage.NpyRows(storage.join(regions_uri, "train_regions.npy"))
+    rows = shard_rows(len(all_maps), batch_size, shards, shard)
+    images = storage.NpyRows(storage.join(prepared, "train_images.npy")).window(rows)
+    region_maps = all_maps.window(rows)
+    outputs = checkpoints.outputs_for(num_classes)
     model = checkpoints.load_model(model_dir, device, outputs)[0] if policy.needs_model else None
     schema = SCHEMAS["scores"].with_metadata({"alseg.table": "scores", "alseg.schema_version": "1"})
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         seed = round_seed(params["seed"], round_index, salt=2)
-        prior = PriorAccumulator()  # PixBal's class prior: mean of per-batch mean probabilities
-        images = data.images("train")
-        if is_pixel_pool(regions_dir):
+        batch_priors: list[list[float]] = []
+        regions_meta = json.loads(storage.read_bytes(storage.join(regions_uri, "meta.json")))
+        if regions_meta["method"] == "pixel":
             labels = (read_table(Path(labels_dir) / "labels.parquet", "labels") if labels_dir
                       else empty_table("labels"))  # fmt: skip
-            labelled = labelled_pixel_mask(labels, region_maps.shape)
+            labelled = labelled_pixel_mask(labels, all_maps.shape)[rows]
             tables = pixels.pixel_score_batches(model, images, region_maps, labelled, policy,
-                                                batch_size, seed, device)  # fmt: skip
+                                                batch_size, seed, device, rows.start)  # fmt: skip
         else:
+            n_regions = region_id_count(regions_meta, all_maps)
             tables = region_score_batches(model, images, region_maps, policy, batch_size, seed,
-                                          device, prior)  # fmt: skip
+                                          device, batch_priors, n_regions, rows.start)  # fmt: skip
         tables = track_batches(tables, len(region_maps), batch_size, "img")
         with pq.ParquetWriter(tmp / "scores.parquet", schema) as writer:
-            rows = write_row_groups(writer, tables)
+            written = write_row_groups(writer, tables, rows_per_group=1)  # one group per batch
         read_table(tmp / "scores.parquet", "scores")  # validates what was written
-        class_prior = prior.value().tolist() if prior.n_batches else None
-        write_json(tmp / "meta.json", {"num_classes": data.num_classes, "class_prior": class_prior})
+        write_json(tmp / "meta.json", {
+            "num_classes": num_classes,
+            "class_prior": merged_prior(batch_priors) if batch_priors else None,  # this shard's
+            "shard": {"index": shard, "count": shards, "start": rows.start, "stop": rows.stop,
+                      "images": len(all_maps)},
+            "batch_priors": batch_priors if policy.needs_prior else None,
+        })  # fmt: skip
     seconds = time.perf_counter() - start
     return {
         "round": round_index,
-        "regions_scored": rows,
+        "shard": shard,
+        "regions_scored": written,
         "seconds": round(seconds, 2),
         "images_per_second": round(len(region_maps) / seconds, 1),
     }

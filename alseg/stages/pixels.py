@@ -94,19 +94,25 @@ def pixel_score_batches(
     batch_size: int,
     seed: int,
     device: str,
+    first: int = 0,
 ) -> Iterator[pa.Table]:
-    """Step 1 over the pool, one scores table per batch: the policy's pixel uncertainty
-    (B, H, W) (uniform noise for ``random``), void and labelled pixels excluded, each image's
-    top fraction kept. labelled: bool (N, H * W)."""
+    """Step 1 over ``images`` (pool rows ``first``, ``first + 1``, ...), one scores table per
+    batch: the policy's pixel uncertainty (B, H, W) (uniform noise for ``random``), void and
+    labelled pixels excluded, each image's top fraction kept. labelled: bool (N, H * W) of
+    ``images``. The pool-wide generator first draws the (B, H, W) noise of the batches before
+    ``first``, so a shard's draws are the unsharded run's."""
     import torch
 
     from alseg.predict import predict_batches
 
     generator = torch.Generator().manual_seed(seed)
+    for start in range(0, first, batch_size):
+        torch.rand((min(batch_size, first - start), *maps.shape[1:]), generator=generator)
     for rows, probs in predict_batches(model, images, batch_size):
         region_map = torch.from_numpy(np.array(maps[rows])).to(device)
         labelled_map = torch.from_numpy(labelled[rows]).to(device).view_as(region_map)
-        batch = PoolBatch(probs, region_map, -1, rows.start, seed, generator)
+        batch = PoolBatch(probs, region_map, -1, first + rows.start, seed, generator)
         uncertainty = policy.pixel_uncertainty(batch)
         excluded = (region_map < 0) | labelled_map
-        yield _batch_candidates(rows.start, uncertainty, excluded, policy.settings.top_fraction)
+        yield _batch_candidates(first + rows.start, uncertainty, excluded,
+                                policy.settings.top_fraction)  # fmt: skip

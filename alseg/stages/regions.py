@@ -115,6 +115,8 @@ def _write(out_dir: str | Path, maps: np.ndarray, table: pa.Table, meta: dict) -
         tmp.mkdir()
         np.save(tmp / "train_regions.npy", maps.astype(np.int32))
         write_table(table, tmp / "regions.parquet", "regions")
+        # region_ids: max id + 1, the score stage's per-image table width (shards read no maps)
+        meta = {**meta, "region_ids": int(maps.max(initial=-1)) + 1}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
 
 

@@ -78,10 +78,17 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           sections=("device", "train", "reference_miou"),
           inputs=("prepared", "model", "labels", "history?"), output="evaluation",
           image="gpu", rounds=True),
+    # sharded scoring (alseg.stages.shards): the plan (shard indices, from the pool size) ->
+    # a ParallelFor of score tasks, one per shard, reading prepared/regions by URI (ranged
+    # reads of their rows only) -> the merge, whose folder select reads
+    Stage("shard_plan", "alseg.stages.shards:run_plan", "shard_plan",
+          sections=("acquisition",), inputs=("regions",)),
     Stage("score", f"{_M}:run_score", "score",
           sections=("seed", "device", "acquisition"),
           inputs=("prepared", "regions", "model", "labels?"), output="scores",
-          image="gpu", rounds=True),
+          image="gpu", rounds=True, options=("shard", "shards")),
+    Stage("merge", "alseg.stages.shards:run_merge", "merge_scores",
+          inputs=("shards",), output="scores", rounds=True),
     Stage("select", f"{_L}:run_select", "select_queries",
           sections=("seed", "label", "budget", "acquisition"),
           inputs=("scores", "init", "labels", "regions"), output="queries", rounds=True),
