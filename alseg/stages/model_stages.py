@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import torch
 
 from alseg import IGNORE, checkpoints, storage
+from alseg.acquisition.balanced import PriorAccumulator
 from alseg.acquisition.policies import Policy, PoolBatch, RegionStatistics
-from alseg.acquisition.uncertainty import ensure_probs
 from alseg.config import AcquisitionConfig, LabelConfig, ModelConfig, TrainConfig
 from alseg.data.prepared import PreparedDataset
 from alseg.labels import (
@@ -35,7 +35,7 @@ from alseg.predict import predict_batches
 from alseg.progress import track_batches
 from alseg.stages import pixels
 from alseg.stages.common import read_json, resolve_device, round_seed, write_json
-from alseg.stages.shards import merged_prior, shard_rows
+from alseg.stages.shards import BatchPriors, merged_prior, shard_rows
 from alseg.storage import atomic_path
 from alseg.tables import SCHEMAS, empty_table, read_table, scores_table, write_row_groups
 from alseg.train import save_checkpoint, train_model
@@ -213,23 +213,24 @@ def region_score_batches(
     batch_size: int,
     seed: int,
     device: str,
-    batch_priors: list[list[float]],
-    n_regions: int,
+    prior: PriorAccumulator | BatchPriors,
+    n_regions: int | None = None,
     first: int = 0,
 ) -> Iterator[pa.Table]:
     """Scores-table rows of each batch of ``images`` (pool rows ``first``, ``first + 1``, ...)
     in turn.
 
     Per batch: probs (B, C, H, W) (none when the policy needs no model) -> the policy's region
-    statistics over ids < ``n_regions`` (one scatter; no loop over regions). A policy that needs
-    the pool prior appends the batch's mean probabilities mean_(b, x) p_c (C,) float64 to
-    ``batch_priors`` (the merge averages them: PriorAccumulator's value).
+    statistics over ids < ``n_regions`` (None: max id of ``region_maps`` + 1; one scatter, no
+    loop over regions). A policy that needs the pool prior adds each batch's probabilities to
+    ``prior`` (``BatchPriors`` keeps the per-batch means for the merge of shards).
     """
+    if n_regions is None:
+        n_regions = int(region_maps.max()) + 1
     for rows, probs in predict_batches(model, images, batch_size):
         regions = torch.from_numpy(np.asarray(region_maps[rows]).astype(np.int64)).to(device)
         if policy.needs_prior:
-            ensure_probs(probs)
-            batch_priors.append(probs.mean(dim=(0, 2, 3)).to(torch.float64).tolist())
+            prior.update(probs)
         batch = PoolBatch(probs, regions, n_regions, first + rows.start, seed)
         yield statistics_rows(first + rows.start, policy.region_statistics(batch))
 
@@ -278,7 +279,7 @@ def run_score(
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         seed = round_seed(params["seed"], round_index, salt=2)
-        batch_priors: list[list[float]] = []
+        prior = BatchPriors()  # PixBal's class prior: per-batch mean probabilities
         regions_meta = json.loads(storage.read_bytes(storage.join(regions_uri, "meta.json")))
         if regions_meta["method"] == "pixel":
             labels = (read_table(Path(labels_dir) / "labels.parquet", "labels") if labels_dir
@@ -289,17 +290,17 @@ def run_score(
         else:
             n_regions = region_id_count(regions_meta, all_maps)
             tables = region_score_batches(model, images, region_maps, policy, batch_size, seed,
-                                          device, batch_priors, n_regions, rows.start)  # fmt: skip
+                                          device, prior, n_regions, rows.start)  # fmt: skip
         tables = track_batches(tables, len(region_maps), batch_size, "img")
         with pq.ParquetWriter(tmp / "scores.parquet", schema) as writer:
             written = write_row_groups(writer, tables, rows_per_group=1)  # one group per batch
         read_table(tmp / "scores.parquet", "scores")  # validates what was written
         write_json(tmp / "meta.json", {
             "num_classes": num_classes,
-            "class_prior": merged_prior(batch_priors) if batch_priors else None,  # this shard's
+            "class_prior": merged_prior(prior.means) if prior.means else None,  # this shard's
             "shard": {"index": shard, "count": shards, "start": rows.start, "stop": rows.stop,
                       "images": len(all_maps)},
-            "batch_priors": batch_priors if policy.needs_prior else None,
+            "batch_priors": prior.means if policy.needs_prior else None,
         })  # fmt: skip
     seconds = time.perf_counter() - start
     return {

@@ -62,6 +62,20 @@ def run_plan(params: dict, regions_uri: str) -> dict:
     return {"shards": list(range(count)), "count": count, "images": n}
 
 
+class BatchPriors:
+    """The per-batch class priors of a shard: ``update(probs (B, C, H, W))`` appends
+    mean_(b, x) p_c(b, x) as (C,) float64 (PriorAccumulator's batch mean) to ``means``."""
+
+    def __init__(self) -> None:
+        self.means: list[list[float]] = []
+
+    def update(self, probs) -> None:  # probs: torch.Tensor
+        from alseg.acquisition.uncertainty import ensure_probs
+
+        ensure_probs(probs)
+        self.means.append(probs.mean(dim=(0, 2, 3)).double().tolist())
+
+
 def merged_prior(batch_priors: Sequence[Sequence[float]]) -> list[float]:
     """rhō = (1/K) sum_k mean-prob_k: float64 sums in batch order, then float32 (as
     ``PriorAccumulator``: the unsharded value, bit for bit)."""
