@@ -14,15 +14,20 @@ import json
 import logging
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypedDict, Unpack
 
 import yaml
 
-from alseg import runs, storage, tracking
+from alseg import prefork, runs, storage, tracking
 from alseg.config import ExperimentConfig, pipeline_config_json
 from alseg.console import StepBoard
 from alseg.cpus import available_cpus
@@ -153,6 +158,53 @@ def patched_environ(values: dict[str, str]):
                 os.environ[key] = value
 
 
+def task_servers(tracking_uri: str | None) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The warm interpreters of ``alseg.prefork`` and each component function's server: one
+    server per image kind (cpu, gpu) of the stage registry, importing the entry modules of that
+    kind's round stages (they run every round); the gpu one also imports MLflow (and its SQL
+    store for a ``sqlite:`` URI) when tracking, since evaluate and pseudo log every round."""
+    from alseg.stages.registry import STAGES
+
+    mlflow = ["mlflow"] if tracking_uri else []
+    if tracking_uri and tracking_uri.startswith("sqlite:"):
+        mlflow.append("mlflow.store.tracking.sqlalchemy_store")
+    servers: dict[str, list[str]] = {"cpu": [], "gpu": mlflow}
+    for stage in STAGES.values():
+        module = stage.entry.partition(":")[0]
+        if stage.rounds and module not in servers[stage.image]:
+            servers[stage.image].append(module)
+    return servers, {stage.component: stage.image for stage in STAGES.values()}
+
+
+@contextlib.contextmanager
+def preforked_tasks() -> Iterator[None]:
+    """Start ``alseg.prefork``'s task servers with this environment (``local_environment``)
+    and point kfp.local's task commands at its shim; stop them after the block. The servers
+    import while the run prepares; a task that starts before they listen runs as before."""
+    from kfp.local import subprocess_task_handler as handler
+
+    original = getattr(handler, "replace_python_executable", None)
+    if not prefork.enabled() or original is None:
+        yield
+        return
+    servers, kinds = task_servers(os.environ.get("MLFLOW_TRACKING_URI"))
+    folder = tempfile.mkdtemp(prefix="alseg-prefork-", dir="/tmp")  # socket paths <= 107 bytes
+    shim = prefork.write_shim(f"{folder}/python", sys.executable, folder, kinds)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "alseg.prefork", folder, json.dumps(servers)],
+        env={**os.environ, "_KFP_RUNTIME": "true"}, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    handler.replace_python_executable = lambda command, _python: original(command, shim)
+    try:
+        yield
+    finally:
+        handler.replace_python_executable = original
+        server.terminate()
+        server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def execute_locally(
     pipeline_func,
     arguments: dict,
@@ -225,67 +277,96 @@ def _prepare_runs_dir(runs_dir: Path, experiment: str) -> None:
         tracking.experiment_id(experiment)
 
 
+class LocalOptions(TypedDict, total=False):
+    """Where and how a local pipeline runs (``run_local`` and ``run_sweep`` keywords)."""
+
+    runs_dir: str | Path  # default "runs"
+    experiment: str  # MLflow experiment, default "alseg"
+    caching: bool  # default True
+    terminal: TextIO | None  # default stdout
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The pipeline to run for the claimed runs, its arguments, its log/spec/report name and
+    the terminal's banner."""
+
+    pipeline: Callable
+    arguments: dict
+    name: str
+    banner: str
+
+
 def run_local(
-    cfg: ExperimentConfig,
-    run_name: str | None = None,
-    runs_dir: str | Path = "runs",
-    experiment: str = "alseg",
-    caching: bool = True,
-    terminal: TextIO | None = None,
+    cfg: ExperimentConfig, run_name: str | None = None, **options: Unpack[LocalOptions]
 ) -> dict:
     """Compile and run the pipeline under kfp.local; return the report (AL curve, AuALC, Gini)."""
     from pipelines.al_experiment import build_pipeline
 
-    runs_dir = Path(runs_dir).resolve()
-    terminal = terminal or sys.stdout
-    start = time.perf_counter()
-    with patched_environ(local_environment(runs_dir)):
-        _prepare_runs_dir(runs_dir, experiment)
-        claim = _open_parent_run(cfg, run_name or cfg.name, experiment, terminal)
-        run_name = claim.name
-        arguments = {"config": pipeline_config_json(cfg), "run_name": run_name,
-                     "experiment": experiment}  # fmt: skip
-        with runs.run_status([claim.run_id]):
-            output = execute_locally(
-                build_pipeline(cfg), arguments, run_name, runs_dir, caching, terminal,
-                f"running '{run_name}' ({cfg.budget.rounds} rounds)",
-            )  # fmt: skip
-        tracking.log_pipeline_spec(run_name, experiment, runs_dir / "specs" / f"{run_name}.yaml")
-    report = json.loads(output)
-    report["html"] = publish(report, runs_dir / "reports" / run_name, EXPERIMENT_FILES)
-    report["wall_seconds"] = round(time.perf_counter() - start, 1)
-    return report
+    def launch(claims: list[runs.Claim], experiment: str) -> Launch:
+        name = claims[0].name
+        arguments = {
+            "config": pipeline_config_json(cfg),
+            "run_name": name,
+            "experiment": experiment,
+        }
+        banner = f"running '{name}' ({cfg.budget.rounds} rounds)"
+        return Launch(build_pipeline(cfg), arguments, name, banner)
+
+    return _run_pipeline([(cfg, run_name or cfg.name)], launch, EXPERIMENT_FILES, 1, options)
 
 
 def run_sweep(
     name: str,
     configs: list[ExperimentConfig],
     parallelism: int = 1,
-    runs_dir: str | Path = "runs",
-    experiment: str = "alseg",
-    caching: bool = True,
-    terminal: TextIO | None = None,
+    **options: Unpack[LocalOptions],
 ) -> dict:
     """Run the sweep pipeline (ParallelFor over ``configs``) locally; return the sweep report."""
     from pipelines.sweep import build_sweep
 
-    runs_dir = Path(runs_dir).resolve()
-    terminal = terminal or sys.stdout
-    start = time.perf_counter()
+    def launch(claims: list[runs.Claim], experiment: str) -> Launch:
+        named = [
+            c.model_copy(update={"name": k.name}) for c, k in zip(configs, claims, strict=True)
+        ]
+        banner = f"sweep '{name}' ({len(configs)} experiments)"
+        return Launch(
+            build_sweep(name, named, parallelism), {"experiment": experiment}, name, banner
+        )
+
     parallel_tasks = min(parallelism, len(configs), LOCAL_PARALLEL_TASKS)
-    with patched_environ(local_environment(runs_dir, parallel_tasks)):
+    named = [(cfg, cfg.name) for cfg in configs]
+    return _run_pipeline(named, launch, SWEEP_FILES, parallel_tasks, options)
+
+
+def _run_pipeline(
+    requested: list[tuple[ExperimentConfig, str]],
+    launch: Callable[[list[runs.Claim], str], Launch],
+    files: tuple[str, ...],
+    parallel_tasks: int,
+    options: LocalOptions,
+) -> dict:
+    """Claim a parent run per (config, name), run ``launch(claims, experiment)`` under kfp.local
+    (tasks forked from warm interpreters: ``preforked_tasks``), log its spec on each run and
+    publish the report; ``wall_seconds`` covers all of it."""
+    start = time.perf_counter()
+    runs_dir = Path(options.get("runs_dir", "runs")).resolve()
+    experiment = options.get("experiment", "alseg")
+    terminal = options.get("terminal") or sys.stdout
+    with patched_environ(local_environment(runs_dir, parallel_tasks)), preforked_tasks():
         _prepare_runs_dir(runs_dir, experiment)
-        claims = [_open_parent_run(cfg, cfg.name, experiment, terminal) for cfg in configs]
-        configs = [c.model_copy(update={"name": k.name})
-                   for c, k in zip(configs, claims, strict=True)]  # fmt: skip
-        with runs.run_status([c.run_id for c in claims]):
+        claims = [_open_parent_run(cfg, name, experiment, terminal) for cfg, name in requested]
+        job = launch(claims, experiment)
+        with runs.run_status([claim.run_id for claim in claims]):
             output = execute_locally(
-                build_sweep(name, configs, parallelism), {"experiment": experiment}, name,
-                runs_dir, caching, terminal, f"sweep '{name}' ({len(configs)} experiments)",
+                job.pipeline, job.arguments, job.name, runs_dir, options.get("caching", True),
+                terminal, job.banner,
             )  # fmt: skip
         for claim in claims:
-            tracking.log_pipeline_spec(claim.name, experiment, runs_dir / "specs" / f"{name}.yaml")
+            tracking.log_pipeline_spec(
+                claim.name, experiment, runs_dir / "specs" / f"{job.name}.yaml"
+            )
     report = json.loads(output)
-    report["html"] = publish(report, runs_dir / "reports" / name, SWEEP_FILES)
+    report["html"] = publish(report, runs_dir / "reports" / job.name, files)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     return report
