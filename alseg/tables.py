@@ -118,10 +118,10 @@ def read_table(path: str | Path, kind: str, columns: list[str] | None = None) ->
     return table
 
 
-def column_batches(path: str | Path, kind: str, column: str,
-                   batch_rows: int = 65536) -> Iterator[np.ndarray]:  # fmt: skip
-    """One column of a ``kind`` table as numpy arrays of about ``batch_rows`` rows, in order,
-    without holding the whole column (kind, version and the column's type checked first)."""
+def table_batches(path: str | Path, kind: str, columns: list[str],
+                  batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    """``columns`` of a ``kind`` table in record batches of about ``batch_rows`` rows, in order,
+    without holding the whole table (kind, version and the columns' types checked first)."""
     path = Path(path)
     if not path.is_file():
         raise TableError(f"{path}: {kind} table not found")
@@ -136,14 +136,35 @@ def column_batches(path: str | Path, kind: str, column: str,
     ):
         raise TableError(f"{path}: expected a '{kind}' table v{SCHEMA_VERSION}")
     known = SCHEMAS[kind]
-    if (
-        column not in known.names
-        or column not in schema.names
-        or not schema.field(column).equals(known.field(column))
-    ):
-        raise TableError(f"{path}: column {column!r} missing or not as in {known.names}")
-    for batch in source.iter_batches(batch_size=batch_rows, columns=[column]):
+    for column in columns:
+        if (
+            column not in known.names
+            or column not in schema.names
+            or not schema.field(column).equals(known.field(column))
+        ):
+            raise TableError(f"{path}: column {column!r} missing or not as in {known.names}")
+    yield from source.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False)
+
+
+def column_batches(path: str | Path, kind: str, column: str,
+                   batch_rows: int = 65536) -> Iterator[np.ndarray]:  # fmt: skip
+    """One column of a ``kind`` table as numpy arrays of about ``batch_rows`` rows, in order."""
+    for batch in table_batches(path, kind, [column], batch_rows):
         yield batch.column(0).to_numpy()
+
+
+def read_columns(path: str | Path, kind: str, columns: list[str]) -> dict[str, np.ndarray]:
+    """Fixed-width ``columns`` of a ``kind`` table as numpy arrays, filled one record batch at a
+    time: the process holds the arrays, not an Arrow copy of the table besides them."""
+    rows = pq.ParquetFile(path).metadata.num_rows if Path(path).is_file() else 0
+    out = {name: np.empty(rows, SCHEMAS[kind].field(name).type.to_pandas_dtype())
+           for name in columns}  # fmt: skip
+    start = 0
+    for batch in table_batches(path, kind, columns):
+        for name, column in zip(columns, batch.columns, strict=True):
+            out[name][start : start + len(batch)] = column.to_numpy()
+        start += len(batch)
+    return out
 
 
 def queries_table(round_index: int, image_index: np.ndarray, region_id: np.ndarray,

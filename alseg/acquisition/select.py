@@ -42,7 +42,7 @@ def _ranked(s: np.ndarray, eligible: np.ndarray | None) -> np.ndarray:
     keep = ~np.isnan(s) if eligible is None else ~np.isnan(s) & eligible
     idx = np.flatnonzero(keep)
     # Stable sort of the negated scores keeps equal scores in ascending index order.
-    return idx[np.argsort(-s[idx], kind="stable")].astype(np.int64)
+    return idx[np.argsort(-s[idx], kind="stable")].astype(np.int64, copy=False)
 
 
 def select_under_budget(
@@ -90,12 +90,34 @@ def select_under_budget(
             f"eligible must be a bool array of shape {s.shape}, got {e.dtype} {e.shape}; "
             "pass a boolean mask with one entry per candidate region (or None)"
         )
-    order = _ranked(_as_float(s), e)
-    if budget == 0 or order.size == 0:
+    if budget == 0:
         return np.zeros(0, dtype=np.int64)
-    cum = np.cumsum(c[order].astype(np.int64))
-    # costs >= 0 so cum is non-decreasing: count of S_k <= budget is the longest valid prefix.
-    n_take = int(np.searchsorted(cum, budget, side="right"))
-    if overshoot:
-        n_take = min(n_take + 1, order.size)
-    return order[:n_take]
+    return _walk_best_first(_as_float(s), c, int(budget), e, overshoot)
+
+
+def _walk_best_first(s: np.ndarray, c: np.ndarray, budget: int, eligible: np.ndarray | None,
+                     overshoot: bool) -> np.ndarray:  # fmt: skip
+    """``select_under_budget``'s walk over ``_ranked(s, eligible)`` without sorting the pool:
+    the T entries scoring >= the k-th best score t are the first T of that order (every other
+    score is < t), so sorting them suffices when the walk stops inside them; else k grows 4x
+    (k starts at 2 x budget: enough when regions cost >= 1 click). Memory: a few bytes per
+    pool entry, not a sorted copy of the pool."""
+    keep = ~np.isnan(s) if eligible is None else ~np.isnan(s) & eligible
+    values = s[keep]
+    k = min(values.size, max(1024, 2 * budget))
+    while True:
+        if k < values.size:
+            values.partition(values.size - k)  # in place: values is this function's copy
+            threshold = values[values.size - k]
+            top = np.flatnonzero(keep & (s >= threshold))
+        else:
+            top = np.flatnonzero(keep)
+        # stable sort of the negated scores keeps equal scores in ascending index order
+        order = top[np.argsort(-s[top], kind="stable")]
+        # costs >= 0 so the sums never decrease: count of S_k <= budget = longest valid prefix
+        n_take = int(np.searchsorted(np.cumsum(c[order], dtype=np.int64), budget, side="right"))
+        if overshoot:
+            n_take = min(n_take + 1, order.size)
+        if n_take < order.size or order.size == values.size:
+            return order[:n_take].astype(np.int64, copy=False)
+        k = min(values.size, 4 * k)

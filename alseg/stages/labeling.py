@@ -39,7 +39,15 @@ from alseg.stages import pixels
 from alseg.stages.common import read_json, round_seed, write_json
 from alseg.stages.regions import is_pixel_pool
 from alseg.storage import atomic_path
-from alseg.tables import column_batches, empty_table, queries_table, read_table, write_table
+from alseg.tables import (
+    column_batches,
+    empty_table,
+    queries_table,
+    read_columns,
+    read_table,
+    table_batches,
+    write_table,
+)
 
 KEYS = ["image_index", "region_id"]
 
@@ -143,8 +151,14 @@ def warn_budget_over_pool(budget: dict, pool_cost: int) -> str | None:
 
 
 def _pool_statistics(table: pa.Table, scores_dir: Path) -> dict[str, np.ndarray]:
-    """The scores table's columns aligned with the regions table's rows (missing -> NaN / -1)."""
-    scored = read_table(scores_dir / "scores.parquet", "scores")
+    """The scores table's columns aligned with the regions table's rows (missing -> NaN / -1).
+    A scores table listing the regions in their order (a region pool's) is copied in one
+    record batch at a time; any other is read whole and matched by key."""
+    path = scores_dir / "scores.parquet"
+    aligned = _aligned_statistics(table, path)
+    if aligned is not None:
+        return aligned
+    scored = read_table(path, "scores")
     rows = table_rows(table, scored)
     score = np.full(len(table), np.nan, np.float32)
     score[rows] = scored["score"].to_numpy()
@@ -155,6 +169,32 @@ def _pool_statistics(table: pa.Table, scores_dir: Path) -> dict[str, np.ndarray]
     if width:
         vector[rows] = scored["vector"].combine_chunks().flatten().to_numpy().reshape(-1, width)
     return {"score": score, "pred_class": pred_class, "vector": vector}
+
+
+def _aligned_statistics(table: pa.Table, path: Path) -> dict[str, np.ndarray] | None:
+    """``_pool_statistics`` batch by batch while the scores table's keys equal the regions
+    table's, row for row; None as soon as they do not (or when it has fewer rows)."""
+    image, region = (table[k].to_numpy() for k in KEYS)
+    n, start, out = len(table), 0, None
+    for batch in table_batches(path, "scores", [*KEYS, "score", "pred_class", "vector"]):
+        stop = start + len(batch)
+        same = stop <= n and all(
+            np.array_equal(batch.column(k).to_numpy(), ref[start:stop])
+            for k, ref in zip(KEYS, (image, region), strict=True)
+        )
+        if not same:
+            return None
+        vectors = batch.column("vector")
+        if out is None:
+            width = len(vectors[0]) if len(batch) else 0
+            out = {"score": np.empty(n, np.float32), "pred_class": np.empty(n, np.int16),
+                   "vector": np.empty((n, width), np.float32)}  # fmt: skip
+        out["score"][start:stop] = batch.column("score").to_numpy()
+        out["pred_class"][start:stop] = batch.column("pred_class").to_numpy()
+        if out["vector"].shape[1]:
+            out["vector"][start:stop] = vectors.flatten().to_numpy().reshape(len(batch), -1)
+        start = stop
+    return out if start == n and out is not None else None
 
 
 def run_select(
@@ -184,7 +224,7 @@ def run_select(
             write_table(queries, tmp / "queries.parquet", "queries")
         return {"round": round_index, "selected": len(queries), "clicks": len(queries),
                 "eligible": len(scored)}  # fmt: skip
-    table, _ = _regions(Path(regions_dir), KEYS)
+    table = pa.table(read_columns(Path(regions_dir) / "regions.parquet", "regions", KEYS))
     statistics = _pool_statistics(table, Path(scores_dir))
     meta = read_json(Path(scores_dir) / "meta.json")
     costs = np.load(Path(init_dir) / "costs.npy")

@@ -148,7 +148,7 @@ class Policy:
         ``region_scores`` taken best-first among eligible regions within ``pool.clicks``."""
         from alseg.acquisition.select import select_under_budget
 
-        scores = self.region_scores(pool).astype(np.float32)
+        scores = self.region_scores(pool).astype(np.float32, copy=False)  # no pool-size copy
         picked = select_under_budget(scores, pool.costs, pool.clicks, eligible=pool.eligible,
                                      overshoot=pool.overshoot)  # fmt: skip
         return picked, scores
