@@ -125,7 +125,7 @@ def serve(folder: str, servers: dict[str, list[str]], base: tuple[str, ...] = LI
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # reap the servers and their monitors
     for kind, modules in servers.items():
         if os.fork() == 0:
-            _preload(tuple(modules))
+            _warm_up(listening[kind], modules)
             _accept(listening[kind], parent)
         listening[kind].close()
     while os.getppid() == runner:
@@ -147,6 +147,29 @@ def _preload(modules: tuple[str, ...]) -> None:
             pass  # an optional dependency: the task imports what it needs itself
 
 
+def _warm_up(server: socket.socket, modules: list[str]) -> None:
+    """Import ``modules`` one by one, starting the tasks that came meanwhile between two (they
+    import the rest themselves, as they would in a fresh interpreter)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    server.setblocking(False)
+    for name in modules:
+        _preload((name,))
+        while True:
+            try:
+                conn, _ = server.accept()
+            except BlockingIOError:
+                break
+            _start(server, conn)
+
+
+def _start(server: socket.socket, conn: socket.socket) -> None:
+    """Fork the monitor of the task on ``conn``."""
+    if os.fork() == 0:
+        server.close()
+        _monitor(conn)
+    conn.close()
+
+
 def _accept(server: socket.socket, parent: int) -> None:
     """Fork a monitor per connection until ``parent`` exits; never returns."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -156,10 +179,7 @@ def _accept(server: socket.socket, parent: int) -> None:
             conn, _ = server.accept()
         except TimeoutError:
             continue
-        if os.fork() == 0:
-            server.close()
-            _monitor(conn)
-        conn.close()
+        _start(server, conn)
     os._exit(0)
 
 

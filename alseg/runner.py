@@ -159,21 +159,23 @@ def patched_environ(values: dict[str, str]):
 
 
 def task_servers(tracking_uri: str | None) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """The warm interpreters of ``alseg.prefork`` and each component function's server: one
-    server per image kind (cpu, gpu) of the stage registry, importing the entry modules of that
-    kind's round stages (they run every round); the gpu one also imports MLflow (and its SQL
-    store for a ``sqlite:`` URI) when tracking, since evaluate and pseudo log every round."""
+    """The warm interpreters of ``alseg.prefork`` and each component function's server, from
+    the stage registry: one per image kind (cpu, gpu) for the round stages, one (``once``) for
+    the stages that run once per run; each imports its stages' entry modules, then the gpu and
+    once servers MLflow (and its SQL store for a ``sqlite:`` URI) when tracking: evaluate and
+    pseudo log every round, report at the end. The cpu one stays lean (select, oracle)."""
     from alseg.stages.registry import STAGES
 
     mlflow = ["mlflow"] if tracking_uri else []
     if tracking_uri and tracking_uri.startswith("sqlite:"):
         mlflow.append("mlflow.store.tracking.sqlalchemy_store")
-    servers: dict[str, list[str]] = {"cpu": [], "gpu": mlflow}
+    kinds = {s.component: s.image if s.rounds else "once" for s in STAGES.values()}
+    servers: dict[str, list[str]] = {"cpu": [], "gpu": [], "once": []}
     for stage in STAGES.values():
         module = stage.entry.partition(":")[0]
-        if stage.rounds and module not in servers[stage.image]:
-            servers[stage.image].append(module)
-    return servers, {stage.component: stage.image for stage in STAGES.values()}
+        if module not in servers[kinds[stage.component]]:
+            servers[kinds[stage.component]].append(module)
+    return {**servers, "gpu": servers["gpu"] + mlflow, "once": servers["once"] + mlflow}, kinds
 
 
 @contextlib.contextmanager
