@@ -266,3 +266,21 @@ def test_config_and_training_import_neither_kfp_nor_its_client() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          check=True)  # fmt: skip
     assert json.loads(out.stdout.splitlines()[-1]) == []
+
+
+def test_platform_setters_still_name_themselves_with_the_cheap_stack() -> None:
+    import inspect
+    import types
+
+    from kfp.dsl import PipelineTask, pipeline_task
+
+    from pipelines.platform import _caller_names_from_frames
+
+    # a pipeline used as a component, at compile time
+    graph_task = types.SimpleNamespace(container_spec=None, state=pipeline_task.TaskState.FUTURE)
+    graph_task._ensure_container_spec_exists = types.MethodType(
+        PipelineTask._ensure_container_spec_exists, graph_task
+    )
+    with _caller_names_from_frames(), pytest.raises(ValueError, match="^set_cpu_request can"):
+        PipelineTask.set_cpu_request(graph_task, "1")
+    assert pipeline_task.inspect is inspect
