@@ -69,7 +69,7 @@ def region_costs(label: LabelConfig, prepared_dir: Path, regions_dir: Path) -> n
     """Click cost of every region (regions-table order) under the label settings; dominant and
     full labels are priced from the regions table (1 and its pixels), multi-class labels by
     asking the annotator."""
-    table, maps = _regions(regions_dir)
+    table, maps = _regions(regions_dir, ["image_index", "n_pixels"])
     if label.type != "multiclass":
         return oracle.click_costs(label.type, table["n_pixels"].to_numpy())
     data = PreparedDataset.open(prepared_dir)
@@ -107,7 +107,7 @@ def run_init(
     ``budget.schedule[0]``) worth at random, or every region of ``budget.initial_images`` of
     the images."""
     prepared_dir, regions_dir = Path(prepared_dir), Path(regions_dir)
-    table, maps = _regions(regions_dir)
+    table, maps = _regions(regions_dir, KEYS)
     budget, label_type = params["budget"], params["label"]["type"]
     clicks = round_clicks(budget, 0, spent=0)
     if is_pixel_pool(regions_dir):  # every non-void pixel costs one click
