@@ -215,7 +215,9 @@ def local_path(uri: str) -> Path:
 
 
 def read_bytes(uri: str) -> bytes:
-    return local_path(uri).read_bytes()
+    data = local_path(uri).read_bytes()
+    _bytes_read[0] += len(data)
+    return data
 
 
 def list_files(uri: str, suffixes: tuple[str, ...] = ()) -> list[str]:
@@ -354,11 +356,12 @@ def check_within(root: str, uri: str) -> None:
 
 # ----------------------------------------------------------------------------- ranged reads
 
-_bytes_read = [0]  # bytes returned by read_range since start / the last reset (bench, tests)
+_bytes_read = [0]  # bytes returned by read_bytes / read_range since start or the last reset
 
 
 def bytes_read(reset: bool = False) -> int:
-    """Bytes returned by ``read_range`` so far (``reset``: and start counting again at 0)."""
+    """Bytes returned by ``read_bytes`` and ``read_range`` so far (``reset``: and start counting
+    again at 0): what a task read through alseg.storage."""
     total = _bytes_read[0]
     if reset:
         _bytes_read[0] = 0

@@ -297,6 +297,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--skip-scale", action="store_true", help="no pool-size memory rows")
+    parser.add_argument("--skip-bytes", action="store_true", help="no bytes-moved rows")
     parser.add_argument(
         "--scale-full", action="store_true", help="also the 2,975-image pool (bench/scale.py)"
     )
@@ -328,6 +329,12 @@ def main() -> None:
                 print(f"  {key:38s} {value:10.3f}")
     if not args.skip_scale:  # peak RSS of score / select / oracle at 50 / 367 / 3,000 images
         results.append({"dataset": "scale", **bench_scale(args.scale_full)})
+    if not args.skip_bytes:  # bytes a score task moves, before / after sharded ranged reads
+        from bench import bytes_moved
+
+        moved = bytes_moved.bytes_moved(camvid if (camvid / "train").is_dir() else None)
+        bytes_moved.print_bytes_moved(moved)
+        results.append({"dataset": "bytes_moved", **moved})
     (runs_dir / "bench.json").write_text(json.dumps(results, indent=1))
     print(f"\nraw numbers: {runs_dir / 'bench.json'}")
 
