@@ -34,11 +34,10 @@ from alseg.labels import (
     table_rows,
     target_images_of,
 )
-from alseg.npy_rows import NpyRows
 from alseg.stages import pixels
 from alseg.stages.common import read_json, round_seed, write_json
 from alseg.stages.regions import is_pixel_pool
-from alseg.storage import atomic_path
+from alseg.storage import NpyRows, atomic_path
 from alseg.tables import (
     column_batches,
     empty_table,
@@ -320,9 +319,9 @@ def run_oracle(
     start = time.perf_counter()
     label_type = params["label"]["type"]
     data = PreparedDataset.open(prepared_dir)
-    maps = NpyRows(Path(regions_dir) / "train_regions.npy")  # one image at a time
+    maps = NpyRows(str(Path(regions_dir) / "train_regions.npy"))  # one image at a time
     per_image = region_counts(Path(regions_dir), len(maps))
-    gt = NpyRows(Path(prepared_dir) / "train_labels.npy")
+    gt = NpyRows(str(Path(prepared_dir) / "train_labels.npy"))
     queries = read_table(Path(queries_dir) / "queries.parquet", "queries")
     previous = (
         read_table(Path(previous_labels_dir) / "labels.parquet", "labels")

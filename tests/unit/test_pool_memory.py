@@ -1,6 +1,6 @@
-"""The pool readers that keep select and oracle memory flat in the pool size: rows of a .npy file
-on demand, one table column by row groups, region rows without a key per row, targets written
-one image at a time."""
+"""The pool readers that keep select and oracle memory flat in the pool size: one table column by
+row groups, region rows without a key per row, targets written one image at a time (rows of a
+.npy file on demand: ``storage.NpyRows``, tests/stages/test_sharded_scoring.py)."""
 
 from pathlib import Path
 
@@ -9,7 +9,6 @@ import pyarrow as pa
 import pytest
 
 from alseg.labels import labelled_mask, save_targets, table_rows
-from alseg.npy_rows import NpyRows
 from alseg.tables import TableError, column_batches, empty_table, read_table, write_table
 
 
@@ -23,17 +22,6 @@ def regions(image_index: list[int], region_id: list[int]) -> pa.Table:
 
 def keys(image_index: list[int], region_id: list[int]) -> pa.Table:
     return pa.table({"image_index": image_index, "region_id": region_id})
-
-
-def test_npy_rows_reads_the_rows_of_the_file(tmp_path: Path) -> None:
-    array = np.arange(2 * 3 * 4, dtype=np.int32).reshape(2, 3, 4)
-    np.save(tmp_path / "a.npy", array)
-    rows = NpyRows(tmp_path / "a.npy")
-    assert len(rows) == 2 and rows.shape == (2, 3, 4) and rows.dtype == np.int32
-    np.testing.assert_array_equal(rows[1], array[1])  # 12 .. 23
-    np.testing.assert_array_equal(rows[-2], array[0])
-    with pytest.raises(IndexError, match="row 2 out of range"):
-        rows[2]
 
 
 def test_column_batches_streams_one_column(tmp_path: Path) -> None:
