@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 
 AGGREGATIONS: tuple[str, ...] = ("mean", "max", "p95")
+_FIRST_BITS, _LATER_BITS = 7, 4  # p95 radix select: key bits read by the first / later levels
+_SORTED_ENOUGH = 4  # p95: sort once at most this many values per segment are left
 
 
 def _check_regions(regions: torch.Tensor, hw_shape: tuple[int, ...], n_regions: int) -> bool:
@@ -118,23 +120,113 @@ def aggregate_regions(
     elif how == "max":  # from -inf (include_self=False is ~3x slower on CPU); empty -> NaN
         out = torch.full((n_seg,), float("-inf"), dtype=vals.dtype, device=vals.device)
         out = torch.where(counts > 0, out.scatter_reduce_(0, seg, vals, "amax"), nan)
-    else:  # p95
-        # One global sort: by value, then a stable sort by segment keeps values ascending
-        # inside each segment. Segment s then occupies [offset_s, offset_s + count_s).
-        by_val = torch.argsort(vals)
-        seg_v = seg[by_val]
-        by_seg = torch.argsort(seg_v, stable=True)
-        sorted_vals = vals[by_val][by_seg]
-        offsets = torch.cumsum(counts, 0) - counts
-        # 1-based rank ceil(0.95 n) in exact integer arithmetic: (95 n + 99) // 100.
-        rank = (95 * counts + 99) // 100
-        has = counts > 0
-        pick = torch.where(has, offsets + rank - 1, torch.zeros_like(offsets))
-        if sorted_vals.numel():
-            out = torch.where(has, sorted_vals[pick], nan)
-        else:
-            out = torch.full((n_seg,), float("nan"), dtype=vals.dtype, device=vals.device)
+    else:  # p95: 1-based rank ceil(0.95 n) in exact integer arithmetic, (95 n + 99) // 100
+        out = segment_rank_values(vals, seg, counts, (95 * counts + 99) // 100)
     return out.view(pixel_scores.shape[0], n_regions).to(torch.float32)
+
+
+def segment_rank_values(
+    vals: torch.Tensor, seg: torch.Tensor, counts: torch.Tensor, rank: torch.Tensor
+) -> torch.Tensor:
+    """Value at 1-based ``rank`` (S,) of each segment's values sorted ascending -> (S,), NaN for
+    a segment without values. vals (P,) float, seg (P,) segment ids in [0, S), counts (S,) =
+    bincount(seg); 1 <= rank <= counts where counts > 0.
+
+    Exact, without sorting every value (a radix select): the values' order-preserving integer
+    keys (``_radix_keys``) are read a few bits at a time from the highest bit in which the
+    values differ; per level one bincount over (segment, digit) finds the digit that holds each
+    segment's rank-th value and only those values are kept (``_radix_level``); the few left are
+    sorted (``_sorted_rank_values``).
+    """
+    target = torch.where(counts > 0, rank - 1, -1)  # 0-based; -1 keeps nothing
+    span = _key_span(vals)
+    if span is None:  # NaN among the values: sort them all
+        return _sorted_rank_values(vals, seg, counts, target)
+    seg = seg.to(_radix_keys(vals[:1], span[1]).dtype)
+    level = _radix_level(vals, seg, counts.numel(), target, span[0], _FIRST_BITS, span[1])
+    return _refined_rank_values(*level, counts.numel(), span[1])
+
+
+def _radix_keys(vals: torch.Tensor, non_negative: bool) -> torch.Tensor:
+    """Integer keys (int32 for float32) in the order of float ``vals``. Values all >= 0: their
+    bits (bit 31, set only by -0.0, is never read: -0 reads as +0). Otherwise the bits with the
+    sign bit flipped for values >= 0 and every bit flipped for values < 0 (unsigned order)."""
+    bits = vals.view(torch.int32 if vals.element_size() == 4 else torch.int64)
+    if non_negative:
+        return bits
+    return bits ^ ((bits >> (8 * vals.element_size() - 1)) | torch.iinfo(bits.dtype).min)
+
+
+def _key_span(vals: torch.Tensor) -> tuple[int, bool] | None:
+    """(number of low key bits in which the values may differ, all values >= 0); None when a
+    value is NaN."""
+    if not vals.numel():
+        return 0, True
+    lo, hi = torch.aminmax(vals.reshape(-1))
+    if bool(torch.isnan(lo) | torch.isnan(hi)):
+        return None
+    non_negative = bool(lo >= 0)
+    mask = (1 << 8 * vals.element_size() - (1 if non_negative else 0)) - 1
+    lo_key, hi_key = (int(_radix_keys(v.reshape(1), non_negative)) & mask for v in (lo, hi))
+    return (lo_key ^ hi_key).bit_length(), non_negative
+
+
+def _radix_level(vals: torch.Tensor, seg: torch.Tensor, n_seg: int, target: torch.Tensor,
+                 shift: int, bits: int, non_negative: bool,
+                 source: torch.Tensor | None = None) -> tuple:  # fmt: skip
+    """Keep each segment's values whose digit (key bits shift - bits .. shift - 1 of
+    ``_radix_keys``) is the one that holds its 0-based ``target``; all kept values already share
+    the key bits above. vals and seg (int32 for float32 vals): same shape; ``source``: a
+    contiguous tensor of which vals is a view with unit stride along its last axis (the kept
+    values are read from it). -> (values, segments) flat, counts (S,), target within the kept
+    values (S,), the next shift."""
+    bits = min(bits, shift)
+    shift -= bits
+    digits = 1 << bits
+    keys = _radix_keys(vals, non_negative)
+    cells = ((keys >> shift) & (digits - 1)).add_(seg, alpha=digits).view(-1)
+    below = torch.bincount(cells, minlength=n_seg * digits).view(n_seg, -1).cumsum_(1)
+    chosen = (below <= target.unsqueeze(1)).sum(1, keepdim=True)  # (S, 1): digit of target
+    earlier = torch.where(chosen > 0, below.gather(1, (chosen - 1).clamp_min(0)), 0)
+    counts = (below.gather(1, chosen.clamp_max(digits - 1)) - earlier).squeeze(1)
+    hit = torch.zeros(n_seg * digits, dtype=torch.bool, device=vals.device)
+    hit[torch.arange(n_seg, device=vals.device) * digits + chosen.squeeze(1)] = True
+    keep = hit.index_select(0, cells)
+    if source is None:
+        keep = torch.nonzero(keep).squeeze(1)
+        kept, kept_seg = torch.take(vals, keep), torch.take(seg, keep)
+    else:  # vals (rows, n) with unit stride along n: source index offset + row * stride + n
+        row, col = torch.nonzero(keep.view(vals.shape)).unbind(1)
+        kept = torch.take(source, row * vals.stride(0) + col + vals.storage_offset())
+        kept_seg = torch.take(seg, row * vals.shape[1] + col)
+    return kept, kept_seg, counts, target - earlier.squeeze(1), shift
+
+
+def _refined_rank_values(vals: torch.Tensor, seg: torch.Tensor, counts: torch.Tensor,
+                         target: torch.Tensor, shift: int, n_seg: int,
+                         non_negative: bool) -> torch.Tensor:  # fmt: skip
+    """Finish ``segment_rank_values`` after its first ``_radix_level``: more levels while many
+    values and key bits are left, then sort what is left."""
+    while shift and vals.numel() > _SORTED_ENOUGH * n_seg:
+        vals, seg, counts, target, shift = _radix_level(vals, seg, n_seg, target, shift,
+                                                        _LATER_BITS, non_negative)  # fmt: skip
+    return _sorted_rank_values(vals, seg, counts, target)
+
+
+def _sorted_rank_values(vals: torch.Tensor, seg: torch.Tensor, counts: torch.Tensor,
+                        target: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """Value at 0-based ``target`` of each segment's values sorted ascending (NaN last), NaN
+    where target < 0. One sort by value, then a stable sort by segment keeps values ascending
+    inside each segment: segment s occupies [offset_s, offset_s + count_s)."""
+    nan = torch.tensor(float("nan"), dtype=vals.dtype, device=vals.device)
+    if not vals.numel():
+        return nan.expand(counts.shape).clone()
+    by_val = torch.argsort(vals)
+    by_seg = torch.argsort(seg[by_val], stable=True)
+    sorted_vals = vals[by_val][by_seg]
+    offsets = torch.cumsum(counts, 0) - counts
+    pick = torch.where(target >= 0, offsets + target, 0)
+    return torch.where(target >= 0, sorted_vals[pick], nan)
 
 
 def region_class_histogram(
@@ -211,9 +303,10 @@ def region_vectors(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
     """Reduce every channel per region: values (B, K, H, W) -> (B, n_regions, K) float32.
 
     ``how`` = ``mean`` or ``max``: one scatter along the pixel axis of every (image, channel)
-    row of the (B, K, H W) layout (the model's contiguous output; no transposed copy). Pixels
-    outside every region (-1) go to a spare column n_regions, dropped at the end; NaN rows for
-    empty regions.
+    row of the (B, K, H W) layout (the model's contiguous output; no transposed copy); ``p95``:
+    the nearest-rank 95th percentile of ``aggregate_regions`` for every channel, all (image,
+    channel, region) segments in one ``segment_rank_values``. Pixels outside every region (-1)
+    go to a spare column n_regions, dropped at the end; NaN rows for empty regions.
     """
     if not isinstance(values, torch.Tensor) or values.ndim != 4:
         shape = tuple(values.shape) if isinstance(values, torch.Tensor) else None
@@ -222,13 +315,15 @@ def region_vectors(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
         )
     if not values.is_floating_point():
         raise ValueError(f"values must be floating, got dtype {values.dtype}; use .float()")
-    if how not in ("mean", "max"):
-        raise ValueError(f"how must be 'mean' or 'max', got {how!r}")
+    if how not in AGGREGATIONS:
+        raise ValueError(f"how must be one of {AGGREGATIONS}, got {how!r}; pick one of those")
     b, k, h, w = values.shape
     ids = region_row_ids(regions, (b, h, w), n_regions, values.device).unsqueeze(1)
     index = ids.expand(b, k, h * w)
     vals = values.contiguous().reshape(b, k, h * w).to(_acc_dtype(values))
     shape = (b, k, n_regions + 1)
+    if how == "p95":
+        return _region_vectors_p95(vals, ids, n_regions)
     counts = torch.zeros(b, 1, n_regions + 1, dtype=vals.dtype, device=vals.device)
     counts.scatter_add_(2, ids, torch.ones_like(ids, dtype=vals.dtype))
     if how == "mean":
@@ -238,3 +333,31 @@ def region_vectors(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
         out = torch.full(shape, float("-inf"), dtype=vals.dtype, device=vals.device)
         out = torch.where(counts > 0, out.scatter_reduce_(2, index, vals, "amax"), float("nan"))
     return out[..., :n_regions].permute(0, 2, 1).to(torch.float32).contiguous()
+
+
+def _region_vectors_p95(vals: torch.Tensor, ids: torch.Tensor, n_regions: int) -> torch.Tensor:
+    """p95 of every (image, channel, region) of vals (B, K, P) with region ids (B, 1, P) in
+    [0, n_regions] -> (B, n_regions, K) float32. The first radix level runs channel by channel
+    (the (image, region) segments and their counts are shared; a plane stays in cache), the
+    rest on the kept values of all channels: segment (k B + b)(n_regions + 1) + id."""
+    b, k, _ = vals.shape
+    cols = n_regions + 1
+    n_seg = b * cols
+    seg = ids.squeeze(1) + torch.arange(b, device=vals.device).view(b, 1) * cols  # (B, P)
+    counts = torch.bincount(seg.view(-1), minlength=n_seg)
+    target = torch.where(counts > 0, (95 * counts + 99) // 100 - 1, -1)
+    span = _key_span(vals)
+    if span is None:  # NaN among the values
+        flat = seg.unsqueeze(0) + torch.arange(k, device=vals.device).view(k, 1, 1) * n_seg
+        out = _sorted_rank_values(vals.transpose(0, 1).reshape(-1), flat.reshape(-1),
+                                  counts.repeat(k), target.repeat(k))  # fmt: skip
+    else:
+        seg = seg.to(_radix_keys(vals[:1], span[1]).dtype)
+        planes = [_radix_level(vals[:, c], seg, n_seg, target, span[0], _FIRST_BITS, span[1],
+                               vals) for c in range(k)]  # fmt: skip
+        kept_vals, kept_seg, kept_counts, kept_target, _ = zip(*planes, strict=True)
+        kept_seg = [s + c * n_seg for c, s in enumerate(kept_seg)]
+        out = _refined_rank_values(*(torch.cat(x) for x in (kept_vals, kept_seg, kept_counts,
+                                                            kept_target)),
+                                   planes[0][-1], n_seg * k, span[1])  # fmt: skip
+    return out.view(k, b, cols)[..., :n_regions].permute(1, 2, 0).float().contiguous()

@@ -66,6 +66,21 @@ def _region_max_ovr_entropy(probs: torch.Tensor, regions: torch.Tensor,
     return binary_entropy(nearest)
 
 
+def _region_p95_ovr_entropy(probs: torch.Tensor, regions: torch.Tensor,
+                            n_regions: int) -> torch.Tensor:  # fmt: skip
+    """p95_{x in r} H_c(x) without a log per pixel and class: H_c(p) = H_c(q), q = min(p, 1 - p)
+    (1 - p is exact for p >= 1/2, and float addition commutes, so bit for bit), and H_c is
+    increasing on [0, 1/2], so the percentile of H_c is H_c of the percentile of q."""
+    import torch
+
+    from alseg.acquisition.aggregate import region_vectors
+
+    p = probs.to(torch.float32)
+    q = torch.rsub(p, 1.0)
+    torch.minimum(p, q, out=q)  # (B, C, H, W) in [0, 1/2]
+    return binary_entropy(region_vectors(q, regions, n_regions, "p95"))  # (B, R, C), NaN kept
+
+
 def region_ovr_scores(
     probs: torch.Tensor,
     regions: torch.Tensor,
@@ -79,12 +94,12 @@ def region_ovr_scores(
     - ``ovr_entropy``: H_c(x) of ``ovr_entropy`` (OREAL);
     - ``prob_x_entropy``: p_c(x) * H(x), H(x) = -sum_k p_k log p_k (ablation "Prob x Entropy").
     Aggregated per region with ``how`` in ``mean`` / ``max`` (OREAL default) / ``p95``, all C
-    channels in one ``aggregate_regions`` call (classes folded into the batch axis).
+    channels in one ``region_vectors`` call.
     regions (B, H, W) int, -1 = no region; regions without pixels are NaN rows.
     """
     import torch
 
-    from alseg.acquisition.aggregate import AGGREGATIONS, aggregate_regions, region_vectors
+    from alseg.acquisition.aggregate import AGGREGATIONS, region_vectors
     from alseg.acquisition.uncertainty import ensure_probs, pixel_uncertainty
 
     if kind not in OVR_KINDS:
@@ -99,19 +114,17 @@ def region_ovr_scores(
             f"regions must be a ({b}, {h}, {w}) tensor (B, H, W), got {shape}; "
             "pass one region map per image at the resolution of probs"
         )
+    regions = regions.to(probs.device)
     if kind == "ovr_entropy" and how == "max":
-        return _region_max_ovr_entropy(probs, regions.to(probs.device), n_regions)
+        return _region_max_ovr_entropy(probs, regions, n_regions)
+    if kind == "ovr_entropy" and how == "p95":
+        return _region_p95_ovr_entropy(probs, regions, n_regions)
     if kind == "ovr_entropy":
         pix = ovr_entropy(probs)
     else:
         ent = pixel_uncertainty(probs, "entropy")  # (B, H, W)
         pix = probs.to(torch.float32) * ent.unsqueeze(1)
-    regions = regions.to(probs.device)
-    if how in ("mean", "max"):  # all classes in one reduction over (pixels, C)
-        return region_vectors(pix, regions, n_regions, how)
-    folded = regions.unsqueeze(1).expand(b, c, h, w).reshape(b * c, h, w)
-    agg = aggregate_regions(pix.reshape(b * c, h, w), folded, n_regions, how)  # (B*C, n)
-    return agg.view(b, c, n_regions).permute(0, 2, 1).contiguous()
+    return region_vectors(pix, regions, n_regions, how)  # all classes in one reduction
 
 
 # ----------------------------------------------------------------------------- balancing

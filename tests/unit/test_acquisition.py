@@ -15,6 +15,7 @@ from alseg.acquisition.aggregate import (
     region_class_histogram,
     region_means,
     region_vectors,
+    segment_rank_values,
 )
 from alseg.acquisition.select import random_scores, rank_order, select_under_budget
 from alseg.acquisition.uncertainty import (
@@ -187,6 +188,33 @@ def test_p95_nearest_rank() -> None:
     assert out.tolist() == [[19.0, 20.0]]
 
 
+def test_segment_rank_values_ties_signed_zeros_infinities_and_nan() -> None:
+    # segment 0 sorted: -inf, -0, +0, 2, 2, 3, inf -> rank 4 = 2, rank 7 = inf, rank 2 = -0 == 0;
+    # segment 1 empty -> NaN; segment 2 = {-5.5} -> rank 1 = -5.5
+    vals = torch.tensor([3.0, -0.0, 0.0, -math.inf, math.inf, 2.0, 2.0, -5.5])
+    seg = torch.tensor([0, 0, 0, 0, 0, 0, 0, 2])
+    counts = torch.bincount(seg, minlength=3)
+    for rank, expected in ((4, 2.0), (7, math.inf), (2, 0.0), (1, -math.inf)):
+        out = segment_rank_values(vals, seg, counts, torch.tensor([rank, 0, 1]))
+        assert out[0] == expected and math.isnan(out[1]) and out[2] == -5.5
+    # a NaN sorts last (as torch.sort): {1, NaN, 2} -> rank 2 = 2, rank 3 = NaN
+    nan_vals, one = torch.tensor([1.0, NAN, 2.0]), torch.zeros(3, dtype=torch.int64)
+    assert segment_rank_values(nan_vals, one, torch.tensor([3]), torch.tensor([2])) == 2.0
+    assert segment_rank_values(nan_vals, one, torch.tensor([3]), torch.tensor([3])).isnan()
+
+
+def test_p95_of_large_regions_reads_several_radix_levels() -> None:
+    # 2 regions of 5000 values each (ties included): p95 = the value at rank ceil(0.95 n) of
+    # the sorted values, whatever the radix levels keep
+    g = torch.Generator().manual_seed(3)
+    vals = torch.cat([torch.rand(5000, generator=g), torch.randint(0, 40, (5000,), generator=g)
+                      .float() * 1e-3])  # fmt: skip
+    ids = torch.arange(10000) // 5000
+    out = aggregate_regions(vals.view(1, 1, -1), ids.view(1, 1, -1), 2, "p95")
+    expected = [v.sort().values[4749].item() for v in vals.view(2, 5000)]
+    assert out.view(-1).tolist() == expected
+
+
 def test_aggregate_all_pixels_unassigned() -> None:
     regions = torch.full((1, 2, 3), -1, dtype=torch.int64)
     for how in AGGREGATIONS:
@@ -346,7 +374,7 @@ def test_select_guards() -> None:
         select_under_budget(scores, np.array([1, 1]), 3, eligible=np.array([1, 0]))
 
 
-@pytest.mark.parametrize("how", ["mean", "max"])
+@pytest.mark.parametrize("how", AGGREGATIONS)
 def test_region_vectors_same_on_both_memory_layouts(how: str) -> None:
     # contiguous (B, K, H W) rows vs channels-last (pixels, K): same values, NaN for empty
     # regions, pixels of region -1 ignored
@@ -357,6 +385,6 @@ def test_region_vectors_same_on_both_memory_layouts(how: str) -> None:
     last = region_vectors(values.contiguous(memory_format=torch.channels_last), regions, 8, how)
     torch.testing.assert_close(rows, last, equal_nan=True)
     assert rows[:, 6:].isnan().all()
-    expected = values[0, :, regions[0] == 2]
-    expected = expected.mean(1) if how == "mean" else expected.amax(1)
-    torch.testing.assert_close(rows[0, 2], expected)
+    for k in range(4):  # every channel as aggregate_regions reduces it
+        torch.testing.assert_close(rows[..., k], aggregate_regions(values[:, k], regions, 8, how),
+                                   equal_nan=True)  # fmt: skip

@@ -93,6 +93,19 @@ def test_region_ovr_scores_matches_slow_loop(how: str, kind: str) -> None:
     assert np.isnan(out[:, 3].numpy()).all() and np.isnan(out[1, 2].numpy()).all()
 
 
+def test_region_p95_ovr_entropy_of_peaked_probabilities() -> None:
+    # p95 of H_c is H_c of the p95 of q = min(p, 1 - p): peaked softmax (most p_c near 0 or 1,
+    # q spread over many binades), regions of 120 pixels -> rank ceil(0.95 * 120) = 114
+    gen = torch.Generator().manual_seed(4)
+    probs = (torch.randn(2, 5, 12, 20, generator=gen) * 8).softmax(dim=1)
+    regions = (torch.arange(240) // 120).view(1, 12, 20).repeat(2, 1, 1)
+    out = region_ovr_scores(probs, regions, 2, how="p95")
+    p = probs.double().numpy()
+    pix = -(p * np.log(p + 1e-7) + (1 - p) * np.log(1 - p + 1e-7))
+    expected = _slow_region_scores(pix, regions.numpy(), 2, "p95")
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_region_ovr_scores_guards() -> None:
     probs = torch.full((1, 2, 2, 2), 0.5)
     with pytest.raises(ValueError, match="kind must be"):
