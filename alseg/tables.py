@@ -92,18 +92,17 @@ def write_table(table: pa.Table, path: str | Path, kind: str) -> None:
         pq.write_table(table, tmp)
 
 
-def read_table(path: str | Path, kind: str, columns: list[str] | None = None) -> pa.Table:
-    """Read a table written by ``write_table`` and check its kind, version and columns;
-    ``columns``: read only these (each checked against the schema), so a stage holds only the
-    bytes it uses."""
+def check_table(path: str | Path, kind: str, columns: list[str] | None = None) -> pa.Schema:
+    """The schema of a table written by ``write_table``, its kind, version and columns (only
+    ``columns`` when given) checked from the file footer alone (no column is read)."""
     path = Path(path)
     if not path.is_file():
         raise TableError(f"{path}: {kind} table not found")
     try:
-        table = pq.read_table(path, columns=columns)
+        schema = pq.read_schema(path)
     except (pa.ArrowException, OSError) as err:
         raise TableError(f"{path}: not a readable Parquet table ({err})") from None
-    meta = table.schema.metadata or {}
+    meta = schema.metadata or {}
     found = meta.get(b"alseg.table", b"?").decode()
     version = meta.get(b"alseg.schema_version", b"?").decode()
     if found != kind or version != SCHEMA_VERSION:
@@ -112,37 +111,32 @@ def read_table(path: str | Path, kind: str, columns: list[str] | None = None) ->
         )
     expected = SCHEMAS[kind]
     if columns is not None:
+        unknown = [name for name in columns if name not in expected.names]
+        if unknown:
+            raise TableError(f"{path}: column {unknown[0]!r} missing from {expected.names}")
         expected = pa.schema([expected.field(name) for name in columns])
-    if not table.schema.remove_metadata().equals(expected):
-        raise TableError(f"{path}: columns {table.schema.names} do not match {expected.names}")
-    return table
+        schema = pa.schema([schema.field(n) for n in columns if n in schema.names])
+    if not schema.remove_metadata().equals(expected):
+        raise TableError(f"{path}: columns {schema.names} do not match {expected.names}")
+    return schema
+
+
+def read_table(path: str | Path, kind: str, columns: list[str] | None = None) -> pa.Table:
+    """Read a table written by ``write_table`` and check its kind, version and columns;
+    ``columns``: read only these, so a stage holds only the bytes it uses."""
+    check_table(path, kind, columns)
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as err:
+        raise TableError(f"{path}: not a readable Parquet table ({err})") from None
 
 
 def table_batches(path: str | Path, kind: str, columns: list[str],
                   batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:  # fmt: skip
     """``columns`` of a ``kind`` table in record batches of about ``batch_rows`` rows, in order,
-    without holding the whole table (kind, version and the columns' types checked first)."""
-    path = Path(path)
-    if not path.is_file():
-        raise TableError(f"{path}: {kind} table not found")
-    try:
-        source = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as err:
-        raise TableError(f"{path}: not a readable Parquet table ({err})") from None
-    schema = source.schema_arrow
-    meta = schema.metadata or {}
-    if meta.get(b"alseg.table") != kind.encode() or (
-        meta.get(b"alseg.schema_version") != SCHEMA_VERSION.encode()
-    ):
-        raise TableError(f"{path}: expected a '{kind}' table v{SCHEMA_VERSION}")
-    known = SCHEMAS[kind]
-    for column in columns:
-        if (
-            column not in known.names
-            or column not in schema.names
-            or not schema.field(column).equals(known.field(column))
-        ):
-            raise TableError(f"{path}: column {column!r} missing or not as in {known.names}")
+    without holding the whole table (``check_table`` first)."""
+    check_table(path, kind, columns)
+    source = pq.ParquetFile(path)
     yield from source.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False)
 
 

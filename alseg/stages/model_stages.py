@@ -37,7 +37,14 @@ from alseg.stages import pixels
 from alseg.stages.common import read_json, resolve_device, round_seed, write_json
 from alseg.stages.shards import BatchPriors, merged_prior, shard_rows
 from alseg.storage import atomic_path
-from alseg.tables import SCHEMAS, empty_table, read_table, scores_table, write_row_groups
+from alseg.tables import (
+    SCHEMAS,
+    check_table,
+    empty_table,
+    read_table,
+    scores_table,
+    write_row_groups,
+)
 from alseg.train import save_checkpoint, train_model
 from alseg.trainers import get_trainer
 from alseg.trainers.base import unlabelled_stream
@@ -294,7 +301,7 @@ def run_score(
         tables = track_batches(tables, len(region_maps), batch_size, "img")
         with pq.ParquetWriter(tmp / "scores.parquet", schema) as writer:
             written = write_row_groups(writer, tables, rows_per_group=1)  # one group per batch
-        read_table(tmp / "scores.parquet", "scores")  # validates what was written
+        check_table(tmp / "scores.parquet", "scores")  # validates what was written (footer)
         write_json(tmp / "meta.json", {
             "num_classes": num_classes,
             "class_prior": merged_prior(prior.means) if prior.means else None,  # this shard's

@@ -9,7 +9,14 @@ import pyarrow as pa
 import pytest
 
 from alseg.labels import labelled_mask, save_targets, table_rows
-from alseg.tables import TableError, column_batches, empty_table, read_table, write_table
+from alseg.tables import (
+    TableError,
+    check_table,
+    column_batches,
+    empty_table,
+    read_table,
+    write_table,
+)
 
 
 def regions(image_index: list[int], region_id: list[int]) -> pa.Table:
@@ -56,3 +63,16 @@ def test_save_targets_equals_np_save(tmp_path: Path) -> None:
     assert (tmp_path / "streamed.npy").read_bytes() == (tmp_path / "stacked.npy").read_bytes()
     with pytest.raises(ValueError, match="wrote 2 targets, expected 3"):
         save_targets(tmp_path / "short.npy", iter(targets[:2]), targets.shape)
+
+
+def test_check_table_reads_the_footer_only(tmp_path: Path) -> None:
+    write_table(regions([0, 0], [0, 1]), tmp_path / "r.parquet", "regions")
+    assert (
+        check_table(tmp_path / "r.parquet", "regions").names == empty_table("regions").column_names
+    )
+    assert check_table(tmp_path / "r.parquet", "regions", ["n_pixels"]).names == ["n_pixels"]
+    with pytest.raises(TableError, match="expected a 'labels' table v1, found 'regions' v1"):
+        check_table(tmp_path / "r.parquet", "labels")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(TableError, match="not a readable Parquet table"):
+        check_table(tmp_path / "bad.parquet", "regions")
