@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "ItemsPerClassPolicy",
+    "ItemsPerClassSettings",
     "Policy",
     "PolicySettings",
     "PoolBatch",
@@ -152,6 +154,27 @@ class Policy:
         picked = select_under_budget(scores, pool.costs, pool.clicks, eligible=pool.eligible,
                                      overshoot=pool.overshoot)  # fmt: skip
         return picked, scores
+
+
+class ItemsPerClassSettings(PolicySettings):
+    """Settings of a policy that shares the budget out over classes with ItemsPerClass."""
+
+    background_class: BackgroundClass = None
+
+
+class ItemsPerClassPolicy(Policy):
+    """A policy whose select step shares the click budget out over classes with OREAL's
+    ItemsPerClass (ALGORITHMS.md §3.6): delta_c items for class c levelling the labelled-region
+    counts n_c (OREAL, CBAL)."""
+
+    Settings: ClassVar[type[PolicySettings]] = ItemsPerClassSettings
+
+    def items_per_class(self, pool: SelectPool) -> np.ndarray:
+        """delta (C,) int64 = ItemsPerClass(n = pool.class_counts, Q = pool.clicks), n of the
+        configured background class set to 0."""
+        from alseg.acquisition.oreal import items_per_class
+
+        return items_per_class(pool.class_counts, pool.clicks, self.settings.background_class)
 
 
 def register(cls: type[Policy]) -> type[Policy]:

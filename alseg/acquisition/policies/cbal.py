@@ -12,37 +12,26 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
-from alseg.acquisition.policies import (
-    BackgroundClass,
-    Policy,
-    PolicySettings,
-    PoolBatch,
-    RegionStatistics,
-    SelectPool,
-    register,
-)
+from alseg.acquisition import policies
 
 
-class CbalSettings(PolicySettings):
+class CbalSettings(policies.ItemsPerClassSettings):
     lam: Annotated[float, Field(ge=0, description="weight of the class-balance term")] = 2.0
-    background_class: BackgroundClass = None
 
 
-@register
-class Cbal(Policy):
+@policies.register
+class Cbal(policies.ItemsPerClassPolicy):
     name = "cbal"
     Settings = CbalSettings
 
-    def region_statistics(self, batch: PoolBatch) -> RegionStatistics:
+    def region_statistics(self, batch: policies.PoolBatch) -> policies.RegionStatistics:
         from alseg.acquisition.balanced import cbal_region_statistics
 
         score, vector = cbal_region_statistics(batch.probs, batch.regions, batch.n_regions)
-        return RegionStatistics(score, vector=vector)
+        return policies.RegionStatistics(score, vector=vector)
 
-    def region_scores(self, pool: SelectPool) -> np.ndarray:
+    def region_scores(self, pool: policies.SelectPool) -> np.ndarray:
         from alseg.acquisition.balanced import cbal_region_scores
-        from alseg.acquisition.oreal import items_per_class
 
-        delta = items_per_class(pool.class_counts, pool.clicks, self.settings.background_class)
-        return cbal_region_scores(pool.score, pool.vector, delta.astype(np.float64),
-                                  self.settings.lam, pool.labelled)  # fmt: skip
+        delta = self.items_per_class(pool).astype(np.float64)
+        return cbal_region_scores(pool.score, pool.vector, delta, self.settings.lam, pool.labelled)

@@ -12,46 +12,35 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from alseg.acquisition.policies import (
-    Aggregation,
-    BackgroundClass,
-    Policy,
-    PolicySettings,
-    PoolBatch,
-    RegionStatistics,
-    SelectPool,
-    register,
-)
+from alseg.acquisition import policies
 
 
-class OrealSettings(PolicySettings):
-    aggregation: Aggregation = "mean"
+class OrealSettings(policies.ItemsPerClassSettings):
+    aggregation: policies.Aggregation = "mean"
     ovr_kind: Literal["ovr_entropy", "prob_x_entropy"] = Field(
         "ovr_entropy", description="per-class pixel score (prob_x_entropy: the ablation)"
     )
-    background_class: BackgroundClass = None
 
 
-@register
-class Oreal(Policy):
+@policies.register
+class Oreal(policies.ItemsPerClassPolicy):
     name = "oreal"
     Settings = OrealSettings
 
-    def region_statistics(self, batch: PoolBatch) -> RegionStatistics:
+    def region_statistics(self, batch: policies.PoolBatch) -> policies.RegionStatistics:
         from alseg.acquisition.oreal import region_ovr_scores
 
         how, kind = self.settings.aggregation, self.settings.ovr_kind
         vector = region_ovr_scores(batch.probs, batch.regions, batch.n_regions, how, kind)
-        return RegionStatistics(vector.amax(dim=-1), vector=vector)
+        return policies.RegionStatistics(vector.amax(dim=-1), vector=vector)
 
-    def select(self, pool: SelectPool) -> tuple[np.ndarray, np.ndarray]:
-        from alseg.acquisition.oreal import items_per_class, oreal_select, oreal_select_weak
+    def select(self, pool: policies.SelectPool) -> tuple[np.ndarray, np.ndarray]:
+        from alseg.acquisition.oreal import oreal_select, oreal_select_weak
 
-        background = self.settings.background_class
         if pool.label_type == "dominant":
-            delta = items_per_class(pool.class_counts, pool.clicks, background)
-            picked = oreal_select(pool.vector, delta, pool.eligible)
+            picked = oreal_select(pool.vector, self.items_per_class(pool), pool.eligible)
         else:
+            background = self.settings.background_class
             picked = oreal_select_weak(pool.vector, pool.eligible, pool.costs, pool.clicks,
                                        pool.class_counts, background)  # fmt: skip
         return picked, np.nan_to_num(pool.score)

@@ -13,29 +13,22 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
-from alseg.acquisition.policies import (
-    Policy,
-    PolicySettings,
-    PoolBatch,
-    RegionStatistics,
-    SelectPool,
-    register,
-)
+from alseg.acquisition import policies
 
 
-class PixBalSettings(PolicySettings):
+class PixBalSettings(policies.PolicySettings):
     nu: Annotated[
         float, Field(ge=0, description="class-weight coefficient: 6 Cityscapes, 12 VOC")
     ] = 12.0
 
 
-@register
-class PixBal(Policy):
+@policies.register
+class PixBal(policies.Policy):
     name = "pixbal"
     Settings = PixBalSettings
     needs_prior = True
 
-    def region_statistics(self, batch: PoolBatch) -> RegionStatistics:
+    def region_statistics(self, batch: policies.PoolBatch) -> policies.RegionStatistics:
         import torch
 
         from alseg.acquisition.aggregate import region_class_histogram, region_class_sums
@@ -49,9 +42,9 @@ class PixBal(Policy):
         pixels = histogram.sum(-1, keepdim=True)
         vector = (sums / pixels.clamp_min(1)).float()
         score = torch.where(pixels[..., 0] > 0, vector.sum(-1), torch.nan)
-        return RegionStatistics(score, vector=vector)
+        return policies.RegionStatistics(score, vector=vector)
 
-    def region_scores(self, pool: SelectPool) -> np.ndarray:
+    def region_scores(self, pool: policies.SelectPool) -> np.ndarray:
         from alseg.acquisition.balanced import pixbal_weights
 
         prior = np.asarray(pool.class_prior, dtype=np.float32)
