@@ -2,8 +2,9 @@
 
 For the synthetic default and, when present, CamVid (``../shared/data/camvid`` or ``ALSEG_CAMVID``):
 - superpixel (SEEDS) images/s on 1 core and on all cores;
-- score stage images/s over bare model-forward images/s (same model, batch, resolution), and
-  each policy's statistics alone in ms per batch;
+- score stage time over bare model-forward time per batch (same model, batch, resolution) for
+  every policy x aggregation (bench/score_matrix.py) and PixelPick, and each policy's
+  statistics alone in ms per batch;
 - train step time over bare forward+backward time; S4AL's step over the supervised one;
 and for the default pipeline: wall time over the summed stage compute time.
 """
@@ -16,29 +17,25 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from alseg import regions  # noqa: E402
-from alseg.acquisition.balanced import PriorAccumulator  # noqa: E402
 from alseg.acquisition.pixelpick import top_uncertain  # noqa: E402
 from alseg.acquisition.policies import PoolBatch, get_policy  # noqa: E402
 from alseg.acquisition.uncertainty import pixel_uncertainty  # noqa: E402
 from alseg.config import ModelConfig, TrainConfig, load_config  # noqa: E402
 from alseg.models import build_model  # noqa: E402
-from alseg.stages.model_stages import region_score_batches  # noqa: E402
 from alseg.stages.pixels import pixel_score_batches  # noqa: E402
 from alseg.stages.regions import method_params, pixel_region_maps  # noqa: E402
-from alseg.tables import SCHEMAS, write_row_groups  # noqa: E402
 from alseg.train import criterion, to_input, train_model  # noqa: E402
+from bench.score_matrix import bench_model, matrix_table, paired_times, score_matrix  # noqa: E402
 
 POLICIES = ("entropy", "margin", "least_confidence", "bvsb", "classbal", "pixbal", "cbal", "oreal")
 
@@ -75,69 +72,32 @@ def preset_policy(name: str):
 
 def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, batch: int,
                 passes: int = 8) -> dict:  # fmt: skip
-    """Score stage over bare forward, per policy as each preset configures it (OREAL: max
-    aggregation; PixelPick: margin per pixel, top 5% per image).
-
-    Paired, batch by batch: a bare forward + softmax of a batch and the stage's work on the
-    same batch (``next`` of its batch generator: forward, statistics and scores-table rows),
-    back to back, the first of the two alternating from pair to pair (so that neither gains
-    from the caches the other warmed), ``passes`` times over the images; each pass's Parquet
-    write (per row group, as the stage writes) is timed too and shared evenly among its
-    batches. The ratio is the median over pairs of forward time /
-    stage time: pairs timed back to back cancel the drift of a shared machine's speed, which
-    moves whole-pool timings by more than the overhead being measured.
+    """Score stage over bare forward: every policy x aggregation cell (``score_matrix``) and
+    PixelPick's pixel pool (margin per pixel, top 5% per image), each the median over batches
+    of forward time / stage time, a bare forward + softmax and the stage's work on the same
+    batch timed back to back (``score_matrix.paired_times``): pairs cancel the drift of a shared
+    machine's speed, which moves whole-pool timings by more than the overhead being measured.
     """
-    model = build_model("mobilenet_v2", num_classes=num_classes).eval()
-    model = model.to(memory_format=torch.channels_last)
-    n = len(images)
+    model = bench_model(num_classes)
     pixel_maps = pixel_region_maps(np.zeros(region_maps.shape, np.uint8))
-    no_labels = np.zeros((n, pixel_maps[0].size), bool)
+    no_labels = np.zeros((len(images), pixel_maps[0].size), bool)
+    margin = get_policy("margin")
 
-    def bare_forward(start: int) -> None:
-        with torch.no_grad():
-            torch.softmax(model(to_input(images[start : start + batch], model)), 1)
+    def pixel_batches():
+        return pixel_score_batches(model, images, pixel_maps, no_labels, margin, batch, 0, "cpu")
 
-    def stage_batches(policy: str):
-        if policy == "pixelpick":
-            margin = get_policy("margin")
-            return pixel_score_batches(model, images, pixel_maps, no_labels, margin, batch, 0,
-                                       "cpu")  # fmt: skip
-        return region_score_batches(model, images, region_maps, preset_policy(policy), batch, 0,
-                                    "cpu", PriorAccumulator())  # fmt: skip
-
-    def paired_times(policy: str) -> np.ndarray:
-        """(pairs, 2) seconds: bare forward, stage, of the same batch back to back."""
-        pairs = []
-        for _ in range(passes):
-            batches, results, times = stage_batches(policy), [], []
-            for start in range(0, n, batch):
-                forward = lambda s=start: bare_forward(s)  # noqa: E731
-                stage = lambda b=batches, r=results: r.append(next(b))  # noqa: E731
-                if (len(pairs) + len(times)) % 2:
-                    stage_s, forward_s = timed(stage), timed(forward)
-                else:
-                    forward_s, stage_s = timed(forward), timed(stage)
-                times.append((forward_s, stage_s))
-            with tempfile.TemporaryDirectory() as tmp:
-                with pq.ParquetWriter(Path(tmp) / "s.parquet", SCHEMAS["scores"]) as writer:
-                    write_s = timed(lambda w=writer, t=results: write_row_groups(w, t))
-            pairs += [(f, s + write_s / len(times)) for f, s in times]
-        return np.array(pairs)
-
-    for start in range(0, n, batch):  # warm-up
-        bare_forward(start)
-    result, forward_s = {}, []
-    for policy in (*POLICIES, "pixelpick"):
-        pairs = paired_times(policy)
-        forward_s.append(pairs[:, 0])
-        result[f"score_{policy}_overhead_ms_per_batch"] = 1e3 * np.median(pairs[:, 1] - pairs[:, 0])
-        result[f"score_{policy}_over_forward"] = float(np.median(pairs[:, 0] / pairs[:, 1]))
-    with torch.no_grad():
+    with torch.no_grad():  # warm-up
         probs = torch.softmax(model(to_input(images[:batch], model)), 1)
+    pairs = paired_times(model, images, batch, pixel_batches, passes)
+    result = {
+        "score_pairs_per_cell": len(pairs),
+        "forward_img_per_s": batch / float(np.median(pairs[:, 0])),
+        "score_pixelpick_over_forward": float(np.median(pairs[:, 0] / pairs[:, 1])),
+        "score_pixelpick_overhead_ms_per_batch": 1e3 * np.median(pairs[:, 1] - pairs[:, 0]),
+        "score_matrix": score_matrix(images, region_maps, num_classes, batch, passes),
+    }
     result.update(bench_statistics(probs, torch.from_numpy(region_maps[:batch].astype(np.int64))))
-    return {"score_pairs_per_policy": len(pairs),
-            "forward_img_per_s": batch / float(np.median(np.concatenate(forward_s))),
-            **result}  # fmt: skip
+    return result
 
 
 def bench_statistics(probs: torch.Tensor, regions: torch.Tensor, repeats: int = 15) -> dict:
@@ -327,6 +287,8 @@ def main() -> None:
         for key, value in row.items():
             if isinstance(value, float | int):
                 print(f"  {key:38s} {value:10.3f}")
+        if "score_matrix" in row:  # score stage / bare forward, per policy x aggregation
+            print(matrix_table(row["score_matrix"]))
     if not args.skip_scale:  # peak RSS of score / select / oracle at 50 / 367 / 3,000 images
         results.append({"dataset": "scale", **bench_scale(args.scale_full)})
     if not args.skip_bytes:  # bytes a score task moves, before / after sharded ranged reads
