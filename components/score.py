@@ -8,8 +8,7 @@ from components import image
 def score(
     params: str,
     round_index: int,
-    shard: int,
-    shards: int,
+    shard: dict,
     prepared: str,
     regions: str,
     model: Input[Model],
@@ -25,8 +24,8 @@ def score(
     Args:
         params: JSON of ``seed``, ``device``, ``acquisition``.
         round_index: AL round.
-        shard: this shard's index (0 .. shards - 1).
-        shards: the number of shards (``shard_plan``).
+        shard: ``{"index": s, "count": S}`` (a ``shard_plan`` item; numbers may arrive as
+            floats).
         prepared: the prepared dataset folder's URI.
         regions: the regions folder's URI.
         model: the round's model.
@@ -38,4 +37,4 @@ def score(
     folders = {"prepared": prepared, "regions": regions, "model": model.path,
                "labels": labels.path}  # fmt: skip
     return registry.call("score", params, folders, scores.path, round_index,
-                         shard=int(shard), shards=int(shards))  # fmt: skip
+                         shard=int(shard["index"]), shards=int(shard["count"]))  # fmt: skip

@@ -1,13 +1,16 @@
-from typing import NamedTuple
-
 from kfp import dsl
 
 from components import image
 
 
 @dsl.component(base_image=image("shard_plan"), install_kfp_package=False)
-def shard_plan(params: str, regions: str) -> NamedTuple("ShardPlan", shards=list, count=int):
-    """The score stage's shards: indices 0 .. S-1 (the ParallelFor's items) and S.
+def shard_plan(params: str, regions: str) -> list:
+    """The score stage's shards, the ParallelFor's items: ``{"index": s, "count": S}`` for
+    s = 0 .. S-1.
+
+    One ``list`` output of self-contained items: kfp.local resolves a ParallelFor's items from
+    a task's ``Output`` only (not a NamedTuple field), and inside the loop it replaces every
+    use of that output by the item (so S cannot come from the list itself).
 
     Args:
         params: JSON of the config's ``acquisition`` section (``shards``, ``images_per_shard``,
@@ -15,10 +18,9 @@ def shard_plan(params: str, regions: str) -> NamedTuple("ShardPlan", shards=list
         regions: the regions folder's URI (only the header of its region maps is read).
     """
     import json
-    from collections import namedtuple
 
     from alseg.stages import run_stage
     from alseg.stages.shards import run_plan
 
     plan = json.loads(run_stage("shard plan", run_plan, json.loads(params), regions))
-    return namedtuple("ShardPlan", ["shards", "count"])(plan["shards"], plan["count"])
+    return [{"index": s, "count": plan["count"]} for s in plan["shards"]]

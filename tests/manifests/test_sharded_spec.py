@@ -17,29 +17,36 @@ def _spec() -> tuple[dict, dict]:
 
 def test_each_round_fans_score_out_over_the_shard_plan_and_merges() -> None:
     spec, _ = _spec()
-    tasks = spec["root"]["dag"]["tasks"]
-    loops = sorted(name for name in tasks if name.startswith("for-loop"))
-    merges = sorted(name for name in tasks if name.startswith("merge-scores"))
-    assert len(loops) == len(merges) == 3  # default: 4 rounds, scored after the first 3
-    for loop, merge in zip(loops, merges, strict=True):
-        iterator = tasks[loop]["parameterIterator"]
-        assert iterator["items"] == {"inputParameter": "pipelinechannel--shard-plan-shards"}
-        body = spec["components"][tasks[loop]["componentRef"]["name"]]["dag"]["tasks"]
-        [(name, task)] = body.items()
-        assert name.startswith("score")
-        score = task["inputs"]
-        assert score["parameters"]["shard"] == {"componentInputParameter": iterator["itemInput"]}
+    tasks, components = spec["root"]["dag"]["tasks"], spec["components"]
+    rounds = sorted(name for name in tasks if name.startswith("score-shards"))
+    assert len(rounds) == 3  # default: 4 rounds, scored after the first 3
+    for name in rounds:  # a nested pipeline per round: ParallelFor of score tasks -> merge
+        task = tasks[name]
+        plan = task["inputs"]["parameters"]["shards"]["taskOutputParameter"]
+        assert plan == {"outputParameterKey": "Output", "producerTask": "shard-plan"}
         # prepared images and region maps travel as URIs (ranged reads), not input artifacts
-        assert {"prepared", "regions"} <= set(score["parameters"])
-        assert set(score["artifacts"]) == {"model", "labels"}
-        gathered = tasks[merge]["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
+        assert set(task["inputs"]["artifacts"]) == {"model", "labels"}
+        dag = components[task["componentRef"]["name"]]["dag"]
+        [loop] = [t for t in dag["tasks"] if t.startswith("for-loop")]
+        iterator = dag["tasks"][loop]["parameterIterator"]
+        assert iterator["items"] == {"inputParameter": "pipelinechannel--shards"}
+        [(score_name, score)] = components[dag["tasks"][loop]["componentRef"]["name"]]["dag"][
+            "tasks"].items()  # fmt: skip
+        assert score_name.startswith("score")
+        item = {"componentInputParameter": iterator["itemInput"]}
+        assert score["inputs"]["parameters"]["shard"] == item
+        assert {"prepared", "regions"} <= set(score["inputs"]["parameters"])
+        [merge] = [t for t in dag["tasks"] if t.startswith("merge-scores")]
+        gathered = dag["tasks"][merge]["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
         assert gathered["producerTask"] == loop
-    merge_inputs = spec["components"]["comp-merge-scores"]["inputDefinitions"]["artifacts"]
-    assert merge_inputs["shards"]["isArtifactList"] is True
+        selector = dag["outputs"]["artifacts"]["Output"]["artifactSelectors"][0]
+        assert selector == {"outputArtifactKey": "scores", "producerSubtask": merge}
+    assert components["comp-merge-scores"]["inputDefinitions"]["artifacts"]["shards"][
+        "isArtifactList"]  # fmt: skip
     selects = sorted(name for name in tasks if name.startswith("select-queries"))
     producers = [tasks[s]["inputs"]["artifacts"]["scores"]["taskOutputArtifact"]["producerTask"]
                  for s in selects]  # fmt: skip
-    assert producers == merges
+    assert producers == rounds
 
 
 def test_shard_score_tasks_keep_the_gpu_profile() -> None:
