@@ -6,8 +6,8 @@ A task is ``sh -ec '... <python> -m kfp.dsl.executor_main ...'``. ``alseg.runner
 ``<python>`` a shim (``write_shim``: stdlib only, started with ``-S``) and starts ``serve`` beside
 the pipeline: one server per kind (``cpu``, ``gpu``), each with its modules imported
 (``alseg.runner.task_servers``: CPU tasks never get torch). The shim sends its argv, environment,
-working directory and stdin/stdout/stderr to its kind's socket; the server forks a monitor, the
-monitor forks the task, which runs ``kfp.dsl.executor_main`` as ``python -m`` would (same argv,
+working directory and stdin/stdout/stderr to its kind's socket; the server forks the task (and
+reports its exit status), which runs ``kfp.dsl.executor_main`` as ``python -m`` would (same argv,
 environment, ``sys.path[0]``, exit handlers, exit status; a task killed by a signal kills its shim
 with the same signal). A task that comes while its server still imports waits for it; with no
 server, or for any other command, the shim execs the real interpreter. The task's code, inputs and
@@ -20,6 +20,7 @@ no ``replace_python_executable`` hook.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import signal
@@ -122,7 +123,7 @@ def serve(folder: str, servers: dict[str, list[str]], base: tuple[str, ...] = LI
     listening = {kind: _bind(os.path.join(folder, f"{kind}.sock")) for kind in servers}
     _preload(base)
     runner, parent = os.getppid(), os.getpid()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # reap the servers and their monitors
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # reap the servers
     for kind, modules in servers.items():
         if os.fork() == 0:
             _warm_up(listening[kind], modules)
@@ -147,10 +148,30 @@ def _preload(modules: tuple[str, ...]) -> None:
             pass  # an optional dependency: the task imports what it needs itself
 
 
+_tasks: dict[int, socket.socket] = {}  # in a server: running task pid -> its shim's connection
+
+
+def _report_exits(_signum: int = 0, _frame: object = None) -> None:
+    """SIGCHLD handler of a server: send each exited task's status to its shim (also while the
+    server imports: Python runs the handler between two bytecodes)."""
+    while _tasks:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = _tasks.pop(pid, None)
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.sendall(STATUS.pack(os.waitstatus_to_exitcode(status)))
+            conn.close()
+
+
 def _warm_up(server: socket.socket, modules: list[str]) -> None:
     """Import ``modules`` one by one, starting the tasks that came meanwhile between two (they
     import the rest themselves, as they would in a fresh interpreter)."""
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, _report_exits)
     server.setblocking(False)
     for name in modules:
         _preload((name,))
@@ -162,17 +183,9 @@ def _warm_up(server: socket.socket, modules: list[str]) -> None:
             _start(server, conn)
 
 
-def _start(server: socket.socket, conn: socket.socket) -> None:
-    """Fork the monitor of the task on ``conn``."""
-    if os.fork() == 0:
-        server.close()
-        _monitor(conn)
-    conn.close()
-
-
 def _accept(server: socket.socket, parent: int) -> None:
-    """Fork a monitor per connection until ``parent`` exits; never returns."""
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    """Start a task per connection until ``parent`` exits; never returns."""
+    signal.signal(signal.SIGCHLD, _report_exits)
     server.settimeout(1.0)
     while os.getppid() == parent:
         try:
@@ -183,26 +196,50 @@ def _accept(server: socket.socket, parent: int) -> None:
     os._exit(0)
 
 
-def _monitor(conn: socket.socket) -> None:
-    """Receive one request, fork the task, report its pid and exit status; never returns."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    conn.settimeout(None)
+def _start(server: socket.socket, conn: socket.socket) -> None:
+    """Read one request, fork its task (one fork: the server reaps it, ``_report_exits``) and
+    send the shim the task's pid. A broken request is dropped (the shim runs the task itself)."""
+    try:
+        request, fds = _receive(conn)
+    except (OSError, ValueError):
+        conn.close()
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # register before it can exit
+    try:
+        task = os.fork()
+        if task == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            for other in [server, conn, *_tasks.values()]:
+                other.close()
+            _run_task(request, fds)
+        _tasks[task] = conn
+        with contextlib.suppress(OSError):
+            conn.sendall(STATUS.pack(task))
+    finally:
+        for fd in fds:
+            os.close(fd)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+
+
+def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    """The request (argv, env, cwd) and the shim's stdin, stdout, stderr."""
+    conn.settimeout(30.0)
     header, fds, _, _ = socket.recv_fds(conn, HEADER.size, 3)
+    if len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError("a request carries the shim's stdin, stdout and stderr")
     while len(header) < HEADER.size:
         header += conn.recv(HEADER.size - len(header))
     size, request = HEADER.unpack(header)[0], b""
     while len(request) < size:
-        request += conn.recv(size - len(request))
-    task = os.fork()
-    if task == 0:
-        conn.close()
-        _run_task(json.loads(request), fds)
-    for fd in fds:
-        os.close(fd)
-    conn.sendall(STATUS.pack(task))
-    _, status = os.waitpid(task, 0)
-    conn.sendall(STATUS.pack(os.waitstatus_to_exitcode(status)))
-    os._exit(0)
+        chunk = conn.recv(size - len(request))
+        if not chunk:
+            raise ValueError("request cut short")
+        request += chunk
+    conn.settimeout(None)
+    return json.loads(request), fds
 
 
 def _run_task(request: dict, fds: list[int]) -> None:
