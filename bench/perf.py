@@ -6,7 +6,8 @@ For the synthetic default and, when present, CamVid (``../shared/data/camvid`` o
   every policy x aggregation (bench/score_matrix.py) and PixelPick, and each policy's
   statistics alone in ms per batch;
 - train step time over bare forward+backward time; S4AL's step over the supervised one;
-and for the default pipeline: wall time over the summed stage compute time.
+and for the default pipeline (as is, and at 40 training iterations): wall time over the summed
+step time (bench/pipeline_overhead.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -179,23 +179,11 @@ def bench_s4al(images: np.ndarray, labels: np.ndarray, num_classes: int, batch: 
 
 
 def bench_pipeline(config: Path, runs_dir: Path) -> dict:
-    from alseg.runner import run_local
+    """bench/pipeline_overhead.py: wall over summed step time of ``alseg run``, on ``config``
+    as is and with 40 training iterations (one run each)."""
+    from bench.pipeline_overhead import pipeline_overhead
 
-    cfg = load_config(config, {"train.iterations": 40, "name": "bench-pipeline"})
-    report = run_local(
-        cfg,
-        run_name=f"bench-{int(time.time())}",
-        runs_dir=runs_dir,
-        caching=False,
-        terminal=open(os.devnull, "w"),
-    )
-    log = max((runs_dir / "logs").glob("bench-*.log"), key=lambda p: p.stat().st_mtime).read_text()
-    compute = sum(float(s) for s in re.findall(r"\[alseg\] .* done in ([0-9.]+)s", log))
-    return {
-        "pipeline_wall_s": report["wall_seconds"],
-        "stage_compute_s": compute,
-        "wall_over_compute": report["wall_seconds"] / compute,
-    }
+    return pipeline_overhead(config, runs_dir.resolve())
 
 
 def dataset_arrays(config: Path, overrides: dict, runs_dir: Path):
