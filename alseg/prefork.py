@@ -19,16 +19,15 @@ no ``replace_python_executable`` hook.
 
 from __future__ import annotations
 
+# the shim imports this module at every task's start: few, small imports (no json, re, ...)
 import atexit
-import contextlib
-import json
+import marshal
 import os
 import signal
 import socket
 import struct
 import sys
 import time
-import traceback
 
 EXECUTOR = "kfp.dsl.executor_main"
 LIGHT = (EXECUTOR, "numpy", "yaml", "pydantic", "pyarrow.parquet")  # what every task imports
@@ -85,7 +84,7 @@ def _argument(argv: list[str], flag: str) -> str | None:
 def _delegate(path: str, argv: list[str]) -> int | None:
     """Exit code of the task run by the server at ``path``; None when there is no server or it
     went away before starting the task."""
-    request = json.dumps({"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
+    request = marshal.dumps({"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()})
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(path)
@@ -163,8 +162,10 @@ def _report_exits(_signum: int = 0, _frame: object = None) -> None:
             return
         conn = _tasks.pop(pid, None)
         if conn is not None:
-            with contextlib.suppress(OSError):
+            try:
                 conn.sendall(STATUS.pack(os.waitstatus_to_exitcode(status)))
+            except OSError:
+                pass  # the shim is gone
             conn.close()
 
 
@@ -214,8 +215,10 @@ def _start(server: socket.socket, conn: socket.socket) -> None:
                 other.close()
             _run_task(request, fds)
         _tasks[task] = conn
-        with contextlib.suppress(OSError):
+        try:
             conn.sendall(STATUS.pack(task))
+        except OSError:
+            pass  # the shim is gone; the task runs to its end all the same
     finally:
         for fd in fds:
             os.close(fd)
@@ -239,7 +242,7 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
             raise ValueError("request cut short")
         request += chunk
     conn.settimeout(None)
-    return json.loads(request), fds
+    return marshal.loads(request), fds
 
 
 def _run_task(request: dict, fds: list[int]) -> None:
@@ -266,6 +269,8 @@ def _run_task(request: dict, fds: list[int]) -> None:
     except SystemExit as done:
         code = _exit_code(done.code)
     except BaseException:
+        import traceback
+
         traceback.print_exc()
         code = 1
     finally:
@@ -284,4 +289,6 @@ def _exit_code(code: object) -> int:
 
 
 if __name__ == "__main__":
+    import json
+
     serve(sys.argv[1], json.loads(sys.argv[2]))
