@@ -81,6 +81,34 @@ def _region_p95_ovr_entropy(probs: torch.Tensor, regions: torch.Tensor,
     return binary_entropy(region_vectors(q, regions, n_regions, "p95"))  # (B, R, C), NaN kept
 
 
+def _region_mean_ovr_entropy(probs: torch.Tensor, regions: torch.Tensor,
+                             n_regions: int) -> torch.Tensor:  # fmt: skip
+    """mean_{x in r} H_c(x) class plane by class plane: p log(p + eps) + q log(q + eps) of one
+    plane (q = 1 - p) in three (B, H W) scratch tensors that stay in cache, its region sums
+    added to a (B, C + 1, n_regions + 1) table (column C: pixel counts; column n_regions: the
+    pixels of region -1); the sums are negated at the end (sum(-a) = -sum(a) exactly), so the
+    values equal ``region_vectors(ovr_entropy(probs), regions, n_regions, "mean")``."""
+    import torch
+
+    from alseg.acquisition.aggregate import region_row_ids
+
+    b, c, h, w = probs.shape
+    ids = region_row_ids(regions, (b, h, w), n_regions, probs.device)
+    planes = probs.to(torch.float32).reshape(b, c, h * w)
+    sums = torch.zeros(b, c + 1, n_regions + 1, dtype=torch.float32, device=probs.device)
+    pixel, rest, scratch = (torch.empty_like(planes[:, 0]) for _ in range(3))
+    for k in range(c):
+        p = planes[:, k]
+        torch.add(p, 1e-7, out=pixel).log_().mul_(p)  # p log(p + eps)
+        torch.neg(p, out=rest).add_(1.0)  # q = 1 - p
+        pixel.add_(torch.add(rest, 1e-7, out=scratch).log_().mul_(rest))  # + q log(q + eps)
+        sums[:, k].scatter_add_(1, ids, pixel)
+    sums[:, c].scatter_add_(1, ids, torch.ones_like(pixel))
+    counts = sums[:, c:, :n_regions]
+    means = torch.where(counts > 0, sums[:, :c, :n_regions].neg() / counts.clamp_min(1), torch.nan)
+    return means.transpose(1, 2).contiguous()
+
+
 def region_ovr_scores(
     probs: torch.Tensor,
     regions: torch.Tensor,
@@ -120,10 +148,9 @@ def region_ovr_scores(
     if kind == "ovr_entropy" and how == "p95":
         return _region_p95_ovr_entropy(probs, regions, n_regions)
     if kind == "ovr_entropy":
-        pix = ovr_entropy(probs)
-    else:
-        ent = pixel_uncertainty(probs, "entropy")  # (B, H, W)
-        pix = probs.to(torch.float32) * ent.unsqueeze(1)
+        return _region_mean_ovr_entropy(probs, regions, n_regions)
+    ent = pixel_uncertainty(probs, "entropy")  # (B, H, W)
+    pix = probs.to(torch.float32) * ent.unsqueeze(1)
     return region_vectors(pix, regions, n_regions, how)  # all classes in one reduction
 
 
