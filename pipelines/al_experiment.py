@@ -69,7 +69,7 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
                     "score", r,
                 )  # fmt: skip
             merged = merge_scores(round_index=r, shards=dsl.Collected(scored.outputs["scores"]))
-            return step(merged, "merge", r, "merge scores").outputs["scores"]
+            return step(merged, "merge", r).outputs["scores"]
 
         return sharded
 

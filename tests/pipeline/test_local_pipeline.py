@@ -21,9 +21,9 @@ def test_compiled_spec_unrolls_rounds(tmp_path: Path) -> None:
     spec = next(yaml.safe_load_all(compile_pipeline(cfg, tmp_path / "p.yaml").read_text()))
     names = sorted(t["taskInfo"]["name"] for t in spec["root"]["dag"]["tasks"].values())
     assert names == sorted(
-        ["configure", "prepare", "regions", "init", "round 0: oracle", "report"]
+        ["configure", "prepare", "regions", "shard_plan", "init", "round 0: oracle", "report"]
         + [f"round {r}: {s}" for r in range(3) for s in ("train", "evaluate")]
-        + [f"round {r}: {s}" for r in range(2) for s in ("score", "select")]
+        + [f"round {r}: {s}" for r in range(2) for s in ("score shards", "select")]
         + ["round 1: oracle", "round 2: oracle"]
     )
     executors = spec["deploymentSpec"]["executors"]

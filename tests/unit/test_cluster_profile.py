@@ -1,9 +1,10 @@
 """ClusterProfile -> compiled KFP IR: GPU only where it belongs, retries, secrets, resources.
 
-A 3-round pipeline has 18 tasks (rounds r = 0, 1, 2; score/select/oracle after rounds 0 and 1):
-  CPU: configure, prepare, regions, init, oracle x3 (round 0 + after rounds 0, 1), select x2,
-       report                                                                           = 10
-  GPU: train x3, evaluate x3, score x2                                                    = 8
+A 3-round pipeline has 21 container tasks (rounds r = 0, 1, 2; score/select/oracle after rounds
+0 and 1; each round's score is a nested score-shards pipeline: a ParallelFor of score, a merge):
+  CPU: configure, prepare, regions, shard_plan, init, oracle x3 (round 0 + after rounds 0, 1),
+       merge x2, select x2, report                                                      = 13
+  GPU: train x3, evaluate x3, score x2 (one per round, fanned out over shards)            = 8
 """
 
 import json
@@ -40,15 +41,24 @@ def compile_docs(tmp_path: Path, profile: ClusterProfile) -> tuple[dict, dict]:
     return pipeline_spec, platform_spec
 
 
-def tasks_by_executor(spec: dict) -> list[tuple[str, str, str]]:
-    """(task name, stage, executor label) for every task; the stage is the display name's end
-    (``round 1: train`` -> ``train``)."""
+def container_tasks(spec: dict, tasks: dict | None = None) -> list[tuple[str, dict, str]]:
+    """(task name, task, executor label) of every container task, nested DAGs (a round's
+    score-shards pipeline and its ParallelFor) walked into."""
     rows = []
-    for name, task in spec["root"]["dag"]["tasks"].items():
-        stage = task["taskInfo"]["name"].split(": ")[-1]
-        executor = spec["components"][task["componentRef"]["name"]]["executorLabel"]
-        rows.append((name, stage, executor))
+    for name, task in (spec["root"]["dag"]["tasks"] if tasks is None else tasks).items():
+        component = spec["components"][task["componentRef"]["name"]]
+        if "dag" in component:
+            rows += container_tasks(spec, component["dag"]["tasks"])
+        else:
+            rows.append((name, task, component["executorLabel"]))
     return rows
+
+
+def tasks_by_executor(spec: dict) -> list[tuple[str, str, str]]:
+    """(task name, stage, executor label) for every container task; the stage is the display
+    name's end (``round 1: train`` -> ``train``)."""
+    return [(name, task["taskInfo"]["name"].split(": ")[-1], label)
+            for name, task, label in container_tasks(spec)]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +76,7 @@ def test_stage_counts_of_three_rounds(default_docs: tuple[dict, dict]) -> None:
     stages = [stage for _, stage, _ in tasks_by_executor(spec)]
     assert set(stages) <= set(STAGES)
     assert sum(s in GPU_STAGES for s in stages) == 8  # 3 train + 3 evaluate + 2 score
-    assert sum(s not in GPU_STAGES for s in stages) == 10  # see the module docstring
+    assert sum(s not in GPU_STAGES for s in stages) == 13  # see the module docstring
 
 
 def test_accelerator_only_on_gpu_stages(default_docs: tuple[dict, dict]) -> None:
@@ -101,9 +111,9 @@ def test_cpu_and_memory_on_every_executor(default_docs: tuple[dict, dict]) -> No
 
 def test_retry_policy_on_every_task(default_docs: tuple[dict, dict]) -> None:
     spec, _ = default_docs
-    tasks = spec["root"]["dag"]["tasks"]
-    assert len(tasks) == 18
-    for name, task in tasks.items():
+    tasks = container_tasks(spec)
+    assert len(tasks) == 21
+    for name, task, _ in tasks:
         assert task["retryPolicy"] == {
             "maxRetryCount": 2,
             "backoffDuration": "30s",
@@ -115,7 +125,7 @@ def test_retry_policy_on_every_task(default_docs: tuple[dict, dict]) -> None:
 def test_secret_and_config_map_env_on_every_executor(default_docs: tuple[dict, dict]) -> None:
     spec, platform = default_docs
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert set(k8s) == set(spec["deploymentSpec"]["executors"])  # all 18 executors
+    assert set(k8s) == set(spec["deploymentSpec"]["executors"])  # every executor
     for label, cfg in k8s.items():
         (secret,) = cfg["secretAsEnv"]
         assert secret["secretName"] == "alseg-s3", label
@@ -180,7 +190,7 @@ def test_overrides_merge_field_by_field(custom_docs: tuple[dict, dict]) -> None:
             assert res["accelerator"]["resourceCount"] == "1"
         elif stage == "regions":  # override: cpu_limit 4; memory stays the CPU default
             assert res["resourceCpuLimit"] == "4" and res["resourceMemoryLimit"] == "4Gi"
-    retries = {t["retryPolicy"]["maxRetryCount"] for t in spec["root"]["dag"]["tasks"].values()}
+    retries = {t["retryPolicy"]["maxRetryCount"] for _, t, _ in container_tasks(spec)}
     assert retries == {3}
 
 
@@ -234,7 +244,17 @@ def test_zero_retries_and_no_secret(tmp_path: Path) -> None:
         (
             "all",
             set(STAGES) & GPU_STAGES
-            | {"configure", "prepare", "regions", "init", "oracle", "select", "report"},
+            | {
+                "configure",
+                "prepare",
+                "regions",
+                "shard_plan",
+                "init",
+                "oracle",
+                "merge",
+                "select",
+                "report",
+            },
         ),  # fmt: skip
         ("data", {"configure", "prepare", "regions"}),
         ("none", set()),
@@ -243,7 +263,7 @@ def test_zero_retries_and_no_secret(tmp_path: Path) -> None:
 def test_caching_policy_per_stage(tmp_path: Path, caching: str, cached: set[str]) -> None:
     spec, _ = compile_docs(tmp_path, ClusterProfile(caching=caching))
     by_stage: dict[str, set[bool]] = {}
-    for task in spec["root"]["dag"]["tasks"].values():
+    for _, task, _ in container_tasks(spec):
         stage = task["taskInfo"]["name"].split(": ")[-1]
         enabled = task.get("cachingOptions", {}).get("enableCache", False)
         by_stage.setdefault(stage, set()).add(enabled)
