@@ -8,11 +8,13 @@ regions or images. A region with no pixels gets NaN (or a zero histogram).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 AGGREGATIONS: tuple[str, ...] = ("mean", "max", "p95")
 _FIRST_BITS, _LATER_BITS = 7, 4  # p95 radix select: key bits read by the first / later levels
-_SORTED_ENOUGH = 4  # p95: sort once at most this many values per segment are left
+_SORTED_ENOUGH = 1  # p95: sort once at most this many values per segment are left
 
 
 def _check_regions(regions: torch.Tensor, hw_shape: tuple[int, ...], n_regions: int) -> bool:
@@ -172,34 +174,25 @@ def _key_span(vals: torch.Tensor) -> tuple[int, bool] | None:
 
 
 def _radix_level(vals: torch.Tensor, seg: torch.Tensor, n_seg: int, target: torch.Tensor,
-                 shift: int, bits: int, non_negative: bool,
-                 source: torch.Tensor | None = None) -> tuple:  # fmt: skip
+                 shift: int, bits: int, non_negative: bool) -> tuple:  # fmt: skip
     """Keep each segment's values whose digit (key bits shift - bits .. shift - 1 of
     ``_radix_keys``) is the one that holds its 0-based ``target``; all kept values already share
-    the key bits above. vals and seg (int32 for float32 vals): same shape; ``source``: a
-    contiguous tensor of which vals is a view with unit stride along its last axis (the kept
-    values are read from it). -> (values, segments) flat, counts (S,), target within the kept
-    values (S,), the next shift."""
+    the key bits above. vals and seg (int32 for float32 vals): same shape, contiguous ->
+    (values, segments) flat, counts (S,), target within the kept values (S,), the next shift."""
     bits = min(bits, shift)
     shift -= bits
     digits = 1 << bits
     keys = _radix_keys(vals, non_negative)
-    cells = ((keys >> shift) & (digits - 1)).add_(seg, alpha=digits).view(-1)
+    cells = (keys >> shift).bitwise_and_(digits - 1).add_(seg, alpha=digits).view(-1)
     below = torch.bincount(cells, minlength=n_seg * digits).view(n_seg, -1).cumsum_(1)
     chosen = (below <= target.unsqueeze(1)).sum(1, keepdim=True)  # (S, 1): digit of target
     earlier = torch.where(chosen > 0, below.gather(1, (chosen - 1).clamp_min(0)), 0)
     counts = (below.gather(1, chosen.clamp_max(digits - 1)) - earlier).squeeze(1)
     hit = torch.zeros(n_seg * digits, dtype=torch.bool, device=vals.device)
     hit[torch.arange(n_seg, device=vals.device) * digits + chosen.squeeze(1)] = True
-    keep = hit.index_select(0, cells)
-    if source is None:
-        keep = torch.nonzero(keep).squeeze(1)
-        kept, kept_seg = torch.take(vals, keep), torch.take(seg, keep)
-    else:  # vals (rows, n) with unit stride along n: source index offset + row * stride + n
-        row, col = torch.nonzero(keep.view(vals.shape)).unbind(1)
-        kept = torch.take(source, row * vals.stride(0) + col + vals.storage_offset())
-        kept_seg = torch.take(seg, row * vals.shape[1] + col)
-    return kept, kept_seg, counts, target - earlier.squeeze(1), shift
+    keep = torch.nonzero(hit.index_select(0, cells)).squeeze(1)
+    kept = torch.take(vals, keep), torch.take(seg, keep)
+    return (*kept, counts, target - earlier.squeeze(1), shift)
 
 
 def _refined_rank_values(vals: torch.Tensor, seg: torch.Tensor, counts: torch.Tensor,
@@ -337,27 +330,62 @@ def region_vectors(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
 
 def _region_vectors_p95(vals: torch.Tensor, ids: torch.Tensor, n_regions: int) -> torch.Tensor:
     """p95 of every (image, channel, region) of vals (B, K, P) with region ids (B, 1, P) in
-    [0, n_regions] -> (B, n_regions, K) float32. The first radix level runs channel by channel
-    (the (image, region) segments and their counts are shared; a plane stays in cache), the
-    rest on the kept values of all channels: segment (k B + b)(n_regions + 1) + id."""
+    [0, n_regions] -> (B, n_regions, K) float32: ``region_planes_p95`` when no value is
+    negative, else one ``segment_rank_values`` over segments (b K + k)(n_regions + 1) + id."""
     b, k, _ = vals.shape
+    ids = torch.where(ids == n_regions, -1, ids).squeeze(1).view(b, -1)
+    if vals.numel() and float(vals.amin()) >= 0:  # (NaN -> the general path)
+        return region_planes_p95(lambda c: vals[:, c], k, ids, n_regions)
+    cols = n_regions + 1
+    seg = (
+        torch.where(ids < 0, n_regions, ids).unsqueeze(1)
+        + torch.arange(b * k, device=vals.device).view(b, k, 1) * cols
+    )
+    counts = torch.bincount(seg.view(-1), minlength=b * k * cols)
+    out = segment_rank_values(vals.reshape(-1), seg.view(-1), counts, (95 * counts + 99) // 100)
+    return out.view(b, k, cols)[..., :n_regions].permute(0, 2, 1).float().contiguous()
+
+
+def region_planes_p95(
+    plane: Callable[[int], torch.Tensor], k: int, regions: torch.Tensor, n_regions: int
+) -> torch.Tensor:
+    """Nearest-rank p95 (as ``aggregate_regions``) per region of k planes of values >= 0:
+    plane(c) -> (B, ...) float with H W values per image, made when needed (so a plane derived
+    from the input stays in cache); regions (B, H, W), -1 = no region -> (B, n_regions, k)
+    float32. The first radix level (``segment_rank_values``) runs plane by plane on shared
+    (image, region) segments, the rest on the kept values of all planes together."""
+    first = plane(0)
+    b = first.shape[0]
+    ids = region_row_ids(regions, (b, *regions.shape[1:]), n_regions, first.device)
     cols = n_regions + 1
     n_seg = b * cols
-    seg = ids.squeeze(1) + torch.arange(b, device=vals.device).view(b, 1) * cols  # (B, P)
+    seg = ids + torch.arange(b, device=first.device).view(b, 1) * cols  # (B, H W)
     counts = torch.bincount(seg.view(-1), minlength=n_seg)
     target = torch.where(counts > 0, (95 * counts + 99) // 100 - 1, -1)
-    span = _key_span(vals)
-    if span is None:  # NaN among the values
-        flat = seg.unsqueeze(0) + torch.arange(k, device=vals.device).view(k, 1, 1) * n_seg
-        out = _sorted_rank_values(vals.transpose(0, 1).reshape(-1), flat.reshape(-1),
-                                  counts.repeat(k), target.repeat(k))  # fmt: skip
-    else:
-        seg = seg.to(_radix_keys(vals[:1], span[1]).dtype)
-        planes = [_radix_level(vals[:, c], seg, n_seg, target, span[0], _FIRST_BITS, span[1],
-                               vals) for c in range(k)]  # fmt: skip
-        kept_vals, kept_seg, kept_counts, kept_target, _ = zip(*planes, strict=True)
-        kept_seg = [s + c * n_seg for c, s in enumerate(kept_seg)]
-        out = _refined_rank_values(*(torch.cat(x) for x in (kept_vals, kept_seg, kept_counts,
-                                                            kept_target)),
-                                   planes[0][-1], n_seg * k, span[1])  # fmt: skip
-    return out.view(k, b, cols)[..., :n_regions].permute(1, 2, 0).float().contiguous()
+    seg32 = seg.int()
+    out = torch.full((k, n_seg), float("nan"), device=first.device)
+    kept, shift = [], 0
+    for c in range(k):
+        values = (first if c == 0 else plane(c)).float().reshape(b, -1).contiguous()
+        span = _key_span(values)
+        if span is None:  # NaN among the values: sort this plane
+            out[c] = _sorted_rank_values(values.view(-1), seg.view(-1), counts, target)
+            continue
+        if not span[1]:
+            raise ValueError(f"plane {c} has values < 0; region_planes_p95 reads values >= 0")
+        *level, next_shift = _radix_level(values, seg32, n_seg, target, span[0], _FIRST_BITS,
+                                          True)  # fmt: skip
+        level[1] = level[1] + c * n_seg
+        kept.append((c, level))
+        shift = max(shift, next_shift)  # a plane's values share the bits above its own shift
+    if kept:
+        rows = torch.tensor([c for c, _ in kept], device=first.device)
+        parts = [torch.cat(x) for x in zip(*(level for _, level in kept), strict=True)]
+        counts = torch.zeros(k, n_seg, dtype=torch.long, device=first.device)
+        target = torch.full_like(counts, -1)  # planes not kept: no values in the refinement
+        counts.index_copy_(0, rows, parts[2].view(-1, n_seg))
+        target.index_copy_(0, rows, parts[3].view(-1, n_seg))
+        refined = _refined_rank_values(parts[0], parts[1], counts.view(-1), target.view(-1),
+                                       shift, k * n_seg, True)  # fmt: skip
+        out[rows] = refined.view(k, n_seg)[rows].to(out.dtype)
+    return out.view(k, b, cols)[..., :n_regions].permute(1, 2, 0).contiguous()

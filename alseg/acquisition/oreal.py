@@ -73,12 +73,13 @@ def _region_p95_ovr_entropy(probs: torch.Tensor, regions: torch.Tensor,
     increasing on [0, 1/2], so the percentile of H_c is H_c of the percentile of q."""
     import torch
 
-    from alseg.acquisition.aggregate import region_vectors
+    from alseg.acquisition.aggregate import region_planes_p95
 
-    p = probs.to(torch.float32)
-    q = torch.rsub(p, 1.0)
-    torch.minimum(p, q, out=q)  # (B, C, H, W) in [0, 1/2]
-    return binary_entropy(region_vectors(q, regions, n_regions, "p95"))  # (B, R, C), NaN kept
+    def q(c: int) -> torch.Tensor:  # (B, H, W) in [0, 1/2], made while the plane is in cache
+        p = probs[:, c].to(torch.float32)
+        return torch.minimum(p, 1.0 - p)
+
+    return binary_entropy(region_planes_p95(q, probs.shape[1], regions, n_regions))
 
 
 def _region_mean_ovr_entropy(probs: torch.Tensor, regions: torch.Tensor,

@@ -14,6 +14,7 @@ from alseg.acquisition.aggregate import (
     aggregate_regions,
     region_class_histogram,
     region_means,
+    region_planes_p95,
     region_vectors,
     segment_rank_values,
 )
@@ -203,6 +204,12 @@ def test_segment_rank_values_ties_signed_zeros_infinities_and_nan() -> None:
     assert segment_rank_values(nan_vals, one, torch.tensor([3]), torch.tensor([3])).isnan()
 
 
+def test_region_planes_p95_reads_values_that_are_not_negative() -> None:
+    planes = torch.tensor([[[0.5, 0.25]], [[-1.0, 0.0]]])  # plane 1 holds -1
+    with pytest.raises(ValueError, match="plane 1 has values < 0"):
+        region_planes_p95(lambda c: planes[c].unsqueeze(0), 2, torch.zeros(1, 1, 2).long(), 1)
+
+
 def test_p95_of_large_regions_reads_several_radix_levels() -> None:
     # 2 regions of 5000 values each (ties included): p95 = the value at rank ceil(0.95 n) of
     # the sorted values, whatever the radix levels keep
@@ -375,11 +382,15 @@ def test_select_guards() -> None:
 
 
 @pytest.mark.parametrize("how", AGGREGATIONS)
-def test_region_vectors_same_on_both_memory_layouts(how: str) -> None:
+@pytest.mark.parametrize("offset", [-2.0, 0.0])
+def test_region_vectors_same_on_both_memory_layouts(how: str, offset: float) -> None:
     # contiguous (B, K, H W) rows vs channels-last (pixels, K): same values, NaN for empty
-    # regions, pixels of region -1 ignored
+    # regions, pixels of region -1 ignored; values >= 0 take region_planes_p95 (channel 1
+    # holds a NaN, sorted last), negative ones the general path
     g = torch.Generator().manual_seed(0)
-    values = torch.rand(3, 4, 9, 7, generator=g) - 2.0  # negative: max is not >= 0
+    values = torch.rand(3, 4, 9, 7, generator=g) + offset  # negative: max is not >= 0
+    if offset == 0.0:
+        values[0, 1, 0, 0] = NAN
     regions = torch.randint(-1, 6, (3, 9, 7), generator=g)
     rows = region_vectors(values, regions, 8, how)
     last = region_vectors(values.contiguous(memory_format=torch.channels_last), regions, 8, how)
