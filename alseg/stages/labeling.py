@@ -45,6 +45,7 @@ from alseg.tables import (
     read_columns,
     read_table,
     table_batches,
+    use_system_memory_pool,
     write_table,
 )
 
@@ -105,6 +106,7 @@ def run_init(
     """Round 0: price every region, then pick round 0's clicks (``budget.initial_clicks`` or
     ``budget.schedule[0]``) worth at random, or every region of ``budget.initial_images`` of
     the images."""
+    use_system_memory_pool()  # freed table buffers go back (tables.py)
     prepared_dir, regions_dir = Path(prepared_dir), Path(regions_dir)
     table, maps = _regions(regions_dir, KEYS)
     budget, label_type = params["budget"], params["label"]["type"]
@@ -211,6 +213,7 @@ def run_select(
     per region, OREAL picks per class. Pixel pools draw each image's share uniformly among its
     scored candidates (PixelPick).
     """
+    use_system_memory_pool()  # freed table buffers go back (tables.py)
     labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
     budget = params["budget"]
     clicks = round_clicks(budget, round_index, spent=int(pc.sum(labels["cost"]).as_py() or 0))
@@ -316,6 +319,7 @@ def run_oracle(
     previous_labels_dir: str | Path | None = None,
 ) -> dict:
     """Answer the round's queries from ground truth and append them to the labels table."""
+    use_system_memory_pool()  # freed table buffers go back (tables.py)
     start = time.perf_counter()
     label_type = params["label"]["type"]
     data = PreparedDataset.open(prepared_dir)
