@@ -24,8 +24,8 @@ def score(
     Args:
         params: JSON of ``seed``, ``device``, ``acquisition``.
         round_index: AL round.
-        shard: ``{"index": s, "count": S}`` (a ``shard_plan`` item; numbers may arrive as
-            floats).
+        shard: a ``shard_plan`` item: ``{"index": s, "count": S, ...}`` (numbers may arrive
+            as floats).
         prepared: the prepared dataset folder's URI.
         regions: the regions folder's URI.
         model: the round's model.

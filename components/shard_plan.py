@@ -4,17 +4,18 @@ from components import image
 
 
 @dsl.component(base_image=image("shard_plan"), install_kfp_package=False)
-def shard_plan(params: str, regions: str) -> list:
-    """The score stage's shards, the ParallelFor's items: ``{"index": s, "count": S}`` for
-    s = 0 .. S-1.
+def shard_plan(params: str, prepared: str, regions: str) -> list:
+    """The score stage's shards, the ParallelFor's items: for s = 0 .. S-1, ``{"index": s,
+    "count": S, "params", "prepared", "regions"}`` (the score task's parameters).
 
     One ``list`` output of self-contained items: kfp.local resolves a ParallelFor's items from
-    a task's ``Output`` only (not a NamedTuple field), and inside the loop it replaces every
-    use of that output by the item (so S cannot come from the list itself).
+    a task's ``Output`` only (not a NamedTuple field), and it replaces every task-output
+    parameter of a loop by the loop item, so a score task takes all its parameters from it.
 
     Args:
-        params: JSON of the config's ``acquisition`` section (``shards``, ``images_per_shard``,
-            ``batch_size``).
+        params: JSON of the score stage's sections (``acquisition``: ``shards``,
+            ``images_per_shard``, ``batch_size``).
+        prepared: the prepared dataset folder's URI (passed on).
         regions: the regions folder's URI (only the header of its region maps is read).
     """
     import json
@@ -23,4 +24,5 @@ def shard_plan(params: str, regions: str) -> list:
     from alseg.stages.shards import run_plan
 
     plan = json.loads(run_stage("shard plan", run_plan, json.loads(params), regions))
-    return [{"index": s, "count": plan["count"]} for s in plan["shards"]]
+    return [{"index": s, "count": plan["count"], "params": params, "prepared": prepared,
+             "regions": regions} for s in plan["shards"]]  # fmt: skip

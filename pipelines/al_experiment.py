@@ -8,16 +8,14 @@ at compile time (KFP v2 has no loops with carried state), so one compiled pipeli
 config with the same structure (``alseg.config.structure``: rounds, warm start).
 
 Scoring is sharded at run time: ``shard_plan`` turns ``acquisition.shards`` (or the pool size)
-into the shards, a nested ``score-shards`` pipeline per round runs a ``dsl.ParallelFor`` of
-score tasks, one per shard (reading the prepared images and region maps by URI, its rows only),
-and ``merge_scores`` gathers them (``dsl.Collected``) into the folder select reads; the shard
-count never changes the DAG.
+into the shards, a ``dsl.ParallelFor`` per round runs one score task per shard (reading the
+prepared images and region maps by URI, its rows only) and ``merge_scores`` gathers them
+(``dsl.Collected``) into the folder select reads; the shard count never changes the DAG.
 """
 
 from collections.abc import Callable
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Model
 
 from alseg.config import ExperimentConfig, pipeline_config_json, structure
 from components import images_description
@@ -54,27 +52,6 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
             configure_task(task, stage)
         return task
 
-    def score_shards(r: int) -> Callable:
-        """Round ``r``'s sharded scoring: a ParallelFor of score tasks over the shard plan's
-        items, then the merge. A nested pipeline, so the loop's inputs are the nested
-        pipeline's own (kfp.local replaces a loop's task-output inputs by the loop item)."""
-
-        @dsl.pipeline(name="score-shards", description="score the pool in shards, then merge")
-        def sharded(params: str, shards: list, prepared: str, regions: str, model: Input[Model],
-                    labels: Input[Dataset]) -> Dataset:  # fmt: skip
-            with dsl.ParallelFor(shards) as shard:  # one score task per shard
-                scored = step(
-                    score(params=params, round_index=r, shard=shard, prepared=prepared,
-                          regions=regions, model=model, labels=labels),
-                    "score", r,
-                )  # fmt: skip
-            merged = merge_scores(round_index=r, shards=dsl.Collected(scored.outputs["scores"]))
-            return step(merged, "merge", r).outputs["scores"]
-
-        return sharded
-
-    scorers = [score_shards(r) for r in range(rounds - 1)]  # built outside the pipeline below
-
     @dsl.pipeline(
         name=PIPELINE_NAME, description=f"alseg active-learning experiment; {images_description()}"
     )
@@ -87,7 +64,8 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
         prepared, prepared_uri = prepare_task.outputs["prepared"], prepare_task.outputs["uri"]
         regions_task = step(regions(params=params["regions"], prepared=prepared), "regions")
         pool, pool_uri = regions_task.outputs["regions"], regions_task.outputs["uri"]
-        plan = step(shard_plan(params=params["shard_plan"], regions=pool_uri), "shard_plan")
+        plan = step(shard_plan(params=params["shard_plan"], prepared=prepared_uri,
+                               regions=pool_uri), "shard_plan")  # fmt: skip
         init = step(
             init_labels(params=params["init"], prepared=prepared, regions=pool), "init"
         ).outputs["init"]
@@ -127,10 +105,17 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
             ).outputs["evaluation"]  # fmt: skip
             if r == rounds - 1:
                 break
-            sharded = scorers[r](params=params["score"], shards=plan.output,
-                                 prepared=prepared_uri, regions=pool_uri, model=model,
-                                 labels=labels)  # fmt: skip
-            scores = sharded.set_display_name(f"round {r}: score shards").output
+            # one score task per shard; an item carries all of its task's parameters: kfp.local
+            # replaces a loop's task-output parameters by the loop item
+            with dsl.ParallelFor(plan.output) as shard:
+                scored = step(
+                    score(params=shard.params, round_index=r, shard=shard,
+                          prepared=shard.prepared, regions=shard.regions, model=model,
+                          labels=labels),
+                    "score", r,
+                )  # fmt: skip
+            merged = merge_scores(round_index=r, shards=dsl.Collected(scored.outputs["scores"]))
+            scores = step(merged, "merge", r).outputs["scores"]
             queries = step(
                 select_queries(params=params["select"], round_index=r + 1, scores=scores,
                                init=init, labels=labels, regions=pool),

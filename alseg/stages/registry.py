@@ -78,11 +78,12 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           sections=("device", "train", "reference_miou"),
           inputs=("prepared", "model", "labels", "history?"), output="evaluation",
           image="gpu", rounds=True),
-    # sharded scoring (alseg.stages.shards): the plan (shard indices, from the pool size) ->
-    # a ParallelFor of score tasks, one per shard, reading prepared/regions by URI (ranged
+    # sharded scoring (alseg.stages.shards): the plan (the shards, from the pool size; its
+    # items carry the score tasks' params, so it reads the score stage's sections) -> a
+    # ParallelFor of score tasks, one per shard, reading prepared/regions by URI (ranged
     # reads of their rows only) -> the merge, whose folder select reads
     Stage("shard_plan", "alseg.stages.shards:run_plan", "shard_plan",
-          sections=("acquisition",), inputs=("regions",)),
+          sections=("seed", "device", "acquisition"), inputs=("prepared", "regions")),
     Stage("score", f"{_M}:run_score", "score",
           sections=("seed", "device", "acquisition"),
           inputs=("prepared", "regions", "model", "labels?"), output="scores",

@@ -18,35 +18,34 @@ def _spec() -> tuple[dict, dict]:
 def test_each_round_fans_score_out_over_the_shard_plan_and_merges() -> None:
     spec, _ = _spec()
     tasks, components = spec["root"]["dag"]["tasks"], spec["components"]
-    rounds = sorted(name for name in tasks if name.startswith("score-shards"))
-    assert len(rounds) == 3  # default: 4 rounds, scored after the first 3
-    for name in rounds:  # a nested pipeline per round: ParallelFor of score tasks -> merge
-        task = tasks[name]
-        plan = task["inputs"]["parameters"]["shards"]["taskOutputParameter"]
-        assert plan == {"outputParameterKey": "Output", "producerTask": "shard-plan"}
-        # prepared images and region maps travel as URIs (ranged reads), not input artifacts
-        assert set(task["inputs"]["artifacts"]) == {"model", "labels"}
-        dag = components[task["componentRef"]["name"]]["dag"]
-        [loop] = [t for t in dag["tasks"] if t.startswith("for-loop")]
-        iterator = dag["tasks"][loop]["parameterIterator"]
-        assert iterator["items"] == {"inputParameter": "pipelinechannel--shards"}
-        [(score_name, score)] = components[dag["tasks"][loop]["componentRef"]["name"]]["dag"][
-            "tasks"].items()  # fmt: skip
-        assert score_name.startswith("score")
-        item = {"componentInputParameter": iterator["itemInput"]}
-        assert score["inputs"]["parameters"]["shard"] == item
-        assert {"prepared", "regions"} <= set(score["inputs"]["parameters"])
-        [merge] = [t for t in dag["tasks"] if t.startswith("merge-scores")]
-        gathered = dag["tasks"][merge]["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
+    loops = sorted(name for name in tasks if name.startswith("for-loop"))
+    merges = sorted(name for name in tasks if name.startswith("merge-scores"))
+    assert len(loops) == len(merges) == 3  # default: 4 rounds, scored after the first 3
+    for loop, merge in zip(loops, merges, strict=True):
+        iterator = tasks[loop]["parameterIterator"]
+        assert iterator["items"] == {"inputParameter": "pipelinechannel--shard-plan-Output"}
+        # besides its items the loop takes only artifacts (the round's model and labels)
+        assert set(tasks[loop]["inputs"]["parameters"]) == {"pipelinechannel--shard-plan-Output"}
+        assert len(tasks[loop]["inputs"]["artifacts"]) == 2
+        [(name, score)] = components[tasks[loop]["componentRef"]["name"]]["dag"]["tasks"].items()
+        assert name.startswith("score")
+        parameters = score["inputs"]["parameters"]
+        item = iterator["itemInput"]
+        assert parameters["shard"] == {"componentInputParameter": item}
+        # params and the prepared / regions URIs come from the item (ranged reads, no download)
+        for key in ("params", "prepared", "regions"):
+            assert parameters[key]["componentInputParameter"] == item, key
+            selector = parameters[key]["parameterExpressionSelector"]
+            assert selector == f'parseJson(string_value)["{key}"]'
+        assert set(score["inputs"]["artifacts"]) == {"model", "labels"}
+        gathered = tasks[merge]["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
         assert gathered["producerTask"] == loop
-        selector = dag["outputs"]["artifacts"]["Output"]["artifactSelectors"][0]
-        assert selector == {"outputArtifactKey": "scores", "producerSubtask": merge}
     assert components["comp-merge-scores"]["inputDefinitions"]["artifacts"]["shards"][
         "isArtifactList"]  # fmt: skip
     selects = sorted(name for name in tasks if name.startswith("select-queries"))
     producers = [tasks[s]["inputs"]["artifacts"]["scores"]["taskOutputArtifact"]["producerTask"]
                  for s in selects]  # fmt: skip
-    assert producers == rounds
+    assert producers == merges
 
 
 def test_shard_score_tasks_keep_the_gpu_profile() -> None:

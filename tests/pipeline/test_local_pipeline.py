@@ -23,7 +23,8 @@ def test_compiled_spec_unrolls_rounds(tmp_path: Path) -> None:
     assert names == sorted(
         ["configure", "prepare", "regions", "shard_plan", "init", "round 0: oracle", "report"]
         + [f"round {r}: {s}" for r in range(3) for s in ("train", "evaluate")]
-        + [f"round {r}: {s}" for r in range(2) for s in ("score shards", "select")]
+        + [f"round {r}: {s}" for r in range(2) for s in ("merge", "select")]
+        + ["for-loop-1", "for-loop-2"]  # each round's ParallelFor of score shards
         + ["round 1: oracle", "round 2: oracle"]
     )
     executors = spec["deploymentSpec"]["executors"]

@@ -1,7 +1,7 @@
 """ClusterProfile -> compiled KFP IR: GPU only where it belongs, retries, secrets, resources.
 
 A 3-round pipeline has 21 container tasks (rounds r = 0, 1, 2; score/select/oracle after rounds
-0 and 1; each round's score is a nested score-shards pipeline: a ParallelFor of score, a merge):
+0 and 1; each round's score is a ParallelFor of score tasks over the shards, then a merge):
   CPU: configure, prepare, regions, shard_plan, init, oracle x3 (round 0 + after rounds 0, 1),
        merge x2, select x2, report                                                      = 13
   GPU: train x3, evaluate x3, score x2 (one per round, fanned out over shards)            = 8
