@@ -88,13 +88,14 @@ def bench_score(images: np.ndarray, region_maps: np.ndarray, num_classes: int, b
 
     with torch.no_grad():  # warm-up
         probs = torch.softmax(model(to_input(images[:batch], model)), 1)
+    matrix = score_matrix(images, region_maps, num_classes, batch, passes)
     pairs = paired_times(model, images, batch, pixel_batches, passes)
     result = {
         "score_pairs_per_cell": len(pairs),
         "forward_img_per_s": batch / float(np.median(pairs[:, 0])),
         "score_pixelpick_over_forward": float(np.median(pairs[:, 0] / pairs[:, 1])),
         "score_pixelpick_overhead_ms_per_batch": 1e3 * np.median(pairs[:, 1] - pairs[:, 0]),
-        "score_matrix": score_matrix(images, region_maps, num_classes, batch, passes),
+        "score_matrix": matrix,
     }
     result.update(bench_statistics(probs, torch.from_numpy(region_maps[:batch].astype(np.int64))))
     return result
