@@ -271,12 +271,17 @@ def _check_package(package_path: str | Path) -> str:
 
 
 def is_sweep_package(package_path: str | Path) -> bool:
-    """A compiled sweep gathers a ParallelFor with ``dsl.Collected`` (needs backend >= 2.14)."""
+    """A compiled sweep: a root ParallelFor over a pipeline input (its configs), gathered with
+    ``dsl.Collected``. An experiment's loops (score shards) iterate over a task's output."""
     import yaml
 
     spec = next(yaml.safe_load_all(Path(package_path).read_text()))
-    return any("parameterIterator" in t or "artifactIterator" in t
-               for t in spec.get("root", {}).get("dag", {}).get("tasks", {}).values())  # fmt: skip
+    for task in spec.get("root", {}).get("dag", {}).get("tasks", {}).values():
+        items = task.get("parameterIterator", {}).get("items", {}).get("inputParameter")
+        source = task.get("inputs", {}).get("parameters", {}).get(items, {}) if items else {}
+        if "componentInputParameter" in source:
+            return True
+    return False
 
 
 def submit(
