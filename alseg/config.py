@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,10 +26,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from alseg.acquisition.policies import Policy, PolicySettings, get_policy, policy_names
+from alseg.acquisition.policies import POLICIES, Policy, PolicySettings, get_policy, policy_names
 from alseg.cluster import ClusterProfile
 from alseg.data.classes import RAW_IDS, ClassName, Color, check_class_spec
 from alseg.stages.registry import PARAM_STAGES, STAGES
+from alseg.trainers import TRAINERS
 from alseg.weights import named_weights
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -73,11 +75,9 @@ class DataConfig(Strict):
 
     @model_validator(mode="after")
     def _layout_options(self) -> DataConfig:
-        from alseg.data.readers import READERS, layout_names
+        from alseg.data.readers import READERS
 
-        if self.dataset not in layout_names():
-            raise ValueError(f"unknown dataset '{self.dataset}' (expected one of {layout_names()})")
-        reader = READERS[self.dataset]
+        reader = READERS.lookup(self.dataset)
         if reader.needs_root and not self.root:
             raise ValueError(f"data.root is required for dataset '{self.dataset}'")
         if self.splits is not None and "train" not in self.splits:
@@ -154,7 +154,7 @@ class AcquisitionConfig(Strict):
     carry blocks of several policies (a sweep's arms pick one); only the chosen policy's block
     is kept (dumped with its defaults filled in)."""
 
-    policy: str = "entropy"
+    policy: Annotated[str, AfterValidator(POLICIES.check)] = "entropy"
     settings: SerializeAsAny[PolicySettings] = Field(
         default_factory=PolicySettings, exclude=True, description="the policy's settings"
     )
@@ -174,13 +174,6 @@ class AcquisitionConfig(Strict):
         if value == "auto" or (type(value) is int and value > 0):
             return value
         raise ValueError(f"expected a positive integer or 'auto', got {value!r}")
-
-    @field_validator("policy")
-    @classmethod
-    def _registered_policy(cls, name: str) -> str:
-        if name not in policy_names():
-            raise ValueError(f"unknown policy '{name}' (registered: {', '.join(policy_names())})")
-        return name
 
     @model_validator(mode="before")
     @classmethod
@@ -295,7 +288,7 @@ class ModelConfig(Strict):
 
 
 class TrainConfig(Strict):
-    trainer: str = Field(
+    trainer: Annotated[str, AfterValidator(TRAINERS.check)] = Field(
         "supervised",
         description="a trainer registered in alseg.trainers: supervised (CE on labelled "
         "pixels), mulactseg (multi-class region labels, stage 1), s4al (semi-supervised)",
@@ -331,23 +324,12 @@ class TrainConfig(Strict):
     )
     eval_batch_size: PositiveInt = 16
 
-    @field_validator("trainer")
-    @classmethod
-    def _registered_trainer(cls, name: str) -> str:
-        from alseg.trainers import trainer_names
-
-        if name not in trainer_names():
-            raise ValueError(f"unknown trainer '{name}' (expected one of {trainer_names()})")
-        return name
-
     @model_validator(mode="before")
     @classmethod
     def _trainer_settings(cls, data: Any) -> Any:
         """A trainer's settings sit under its name (``s4al: {...}``), validated by its settings
         model (alseg.trainers.settings) and kept as ``settings`` (defaults filled in) when it is
         the chosen trainer; a trainer without settings takes no block."""
-        from alseg.trainers import TRAINERS
-
         if not isinstance(data, dict) or "settings" in data:
             return data
         data = dict(data)
@@ -370,7 +352,6 @@ class TrainConfig(Strict):
 
 def _trainer_block(name: str, block: Any) -> BaseModel:
     """``train.<name>``: the trainer's settings model; a ValueError naming the field."""
-    from alseg.trainers import TRAINERS
 
     model = TRAINERS[name].settings
     if model is None:
@@ -480,6 +461,7 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
     first = err.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or "(top level)"
     problem = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+    problem = problem.removeprefix("Value error, ")  # pydantic's wording for a ValueError
     more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
     return f"{source}: field '{field}': {problem}{more}"
 

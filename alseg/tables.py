@@ -17,61 +17,34 @@ from alseg.storage import atomic_path
 
 SCHEMA_VERSION = "1"
 
+# fmt: off
 SCHEMAS: dict[str, pa.Schema] = {
-    "images": pa.schema(
-        [
-            ("image_id", pa.string()),
-            ("split", pa.string()),
-            ("index", pa.int32()),
-            ("image_uri", pa.string()),
-            ("label_uri", pa.string()),
-            ("height", pa.int32()),
-            ("width", pa.int32()),
-        ]
-    ),
-    "regions": pa.schema(
-        [
-            ("image_index", pa.int32()),
-            ("region_id", pa.int32()),
-            ("n_pixels", pa.int64()),
-            ("y0", pa.int32()),
-            ("x0", pa.int32()),
-            ("y1", pa.int32()),
-            ("x1", pa.int32()),
-            ("neighbors", pa.list_(pa.int32())),
-        ]
-    ),
-    "scores": pa.schema(
-        [
-            ("image_index", pa.int32()),
-            ("region_id", pa.int32()),
-            ("score", pa.float32()),
-            ("pred_class", pa.int16()),  # -1 unless the policy needs it (classbal)
-            ("vector", pa.list_(pa.float32())),  # per-class statistics, empty unless needed
-        ]
-    ),
-    "queries": pa.schema(
-        [
-            ("round", pa.int32()),
-            ("image_index", pa.int32()),
-            ("region_id", pa.int32()),
-            ("score", pa.float32()),
-            ("rank", pa.int32()),
-            ("cost", pa.int32()),
-        ]
-    ),
-    "labels": pa.schema(
-        [
-            ("round", pa.int32()),
-            ("image_index", pa.int32()),
-            ("region_id", pa.int32()),
-            ("label_type", pa.string()),
-            ("dominant", pa.int16()),
-            ("classes", pa.list_(pa.int16())),
-            ("cost", pa.int32()),
-        ]
-    ),
+    "images": pa.schema([
+        ("image_id", pa.string()), ("split", pa.string()), ("index", pa.int32()),
+        ("image_uri", pa.string()), ("label_uri", pa.string()),
+        ("height", pa.int32()), ("width", pa.int32()),
+    ]),
+    "regions": pa.schema([
+        ("image_index", pa.int32()), ("region_id", pa.int32()), ("n_pixels", pa.int64()),
+        ("y0", pa.int32()), ("x0", pa.int32()), ("y1", pa.int32()), ("x1", pa.int32()),
+        ("neighbors", pa.list_(pa.int32())),
+    ]),
+    "scores": pa.schema([
+        ("image_index", pa.int32()), ("region_id", pa.int32()), ("score", pa.float32()),
+        ("pred_class", pa.int16()),  # -1 unless the policy needs it (classbal)
+        ("vector", pa.list_(pa.float32())),  # per-class statistics, empty unless needed
+    ]),
+    "queries": pa.schema([
+        ("round", pa.int32()), ("image_index", pa.int32()), ("region_id", pa.int32()),
+        ("score", pa.float32()), ("rank", pa.int32()), ("cost", pa.int32()),
+    ]),
+    "labels": pa.schema([
+        ("round", pa.int32()), ("image_index", pa.int32()), ("region_id", pa.int32()),
+        ("label_type", pa.string()), ("dominant", pa.int16()),
+        ("classes", pa.list_(pa.int16())), ("cost", pa.int32()),
+    ]),
 }
+# fmt: on
 
 
 def use_system_memory_pool() -> None:

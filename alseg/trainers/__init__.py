@@ -43,10 +43,6 @@ TRAINERS.update({
 })  # fmt: skip
 
 
-def trainer_names() -> tuple[str, ...]:
-    return tuple(TRAINERS)
-
-
 def get_trainer(name: str) -> Trainer:
     """The registered trainer object (imports its module)."""
     return importlib.import_module(TRAINERS.lookup(name).module).TRAINER
