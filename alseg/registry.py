@@ -37,10 +37,10 @@ class Registry(dict[str, T]):
         return list(self.load())
 
     def lookup(self, name: str) -> T:
-        """The entry ``name``; ``error`` naming the registered ones if there is none."""
+        """The entry ``name``; ``error`` naming the registered ones (sorted) if there is none."""
         if name not in self.load():
             raise self.error(
-                f"unknown {self.kind} '{name}' (registered: {', '.join(self.names())})"
+                f"unknown {self.kind} '{name}' (registered: {', '.join(sorted(self))})"
             )
         return self[name]
 

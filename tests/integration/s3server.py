@@ -214,15 +214,9 @@ def _start_once(weed: str, workdir: Path, owns_workdir: bool, timeout_s: float) 
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl+C in pytest does not hit it before teardown
         )
-    server = S3Server(
-        endpoint=f"http://{HOST}:{ports['s3.port']}",
-        access_key=access_key,
-        secret_key=secret_key,
-        process=process,
-        workdir=workdir,
-        owns_workdir=owns_workdir,
-        ports=ports,
-    )
+    endpoint = f"http://{HOST}:{ports['s3.port']}"
+    credentials = (access_key, secret_key)
+    server = S3Server(endpoint, *credentials, process, workdir, REGION, owns_workdir, ports)
     try:
         _wait_ready(server, timeout_s)
     except BaseException:

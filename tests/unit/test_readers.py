@@ -164,7 +164,7 @@ def test_config_class_fields_are_validated() -> None:
     with pytest.raises(ConfigError, match=r"ignore_index 0 is class 'a'"):
         parse_config({"data": {"dataset": "folder", "root": "/d", "classes": ["a"],
                                "ignore_index": 0}})  # fmt: skip
-    with pytest.raises(ConfigError, match=r"unknown dataset layout 'coco' \(registered: synthetic, camvid, "):
+    with pytest.raises(ConfigError, match=r"unknown dataset layout 'coco' \(registered: camvid, "):
         parse_config({"data": {"dataset": "coco", "root": "/d"}})
     with pytest.raises(ConfigError, match=r"train_ids is a cityscapes option"):
         parse_config({"data": {"dataset": "voc", "root": "/d", "train_ids": True}})
