@@ -122,6 +122,16 @@ def table_batches(path: str | Path, kind: str, columns: list[str],
     yield from source.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False)
 
 
+def buffered_batches(path: str | Path, kind: str, columns: list[str],
+                     batch_rows: int = 65536) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    """``table_batches`` with each column chunk read through a 1 MiB buffer instead of whole
+    (``pre_buffer`` off): less held for a table of large row groups (the regions table's 1 M
+    rows, its keys: about 9 MB less at 6.1 M regions)."""
+    check_table(path, kind, columns)
+    source = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+    yield from source.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False)
+
+
 def column_batches(path: str | Path, kind: str, column: str,
                    batch_rows: int = 65536) -> Iterator[np.ndarray]:  # fmt: skip
     """One column of a ``kind`` table as numpy arrays of about ``batch_rows`` rows, in order."""

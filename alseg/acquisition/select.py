@@ -6,6 +6,9 @@ Regions are indexed by a flat candidate index 0 .. N-1 (the caller keeps the map
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
 import numpy as np
 
 from alseg.checks import one_d
@@ -121,3 +124,143 @@ def _walk_best_first(s: np.ndarray, c: np.ndarray, budget: int, eligible: np.nda
         if n_take < order.size or order.size == values.size:
             return order[:n_take].astype(np.int64, copy=False)
         k = min(values.size, 4 * k)
+
+
+# One batch of a pool read in row order: (flat index of its first entry, scores (B,) float,
+# costs (B,) int clicks, eligible (B,) bool).
+ScoreBatch = tuple[int, np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class StreamedSelection:
+    """``select_streaming``'s result: picked (M,) int64 flat indices in selection order, their
+    scores (M,) and costs (M,) (the batches' dtypes), and the number of eligible entries."""
+
+    picked: np.ndarray
+    scores: np.ndarray
+    costs: np.ndarray
+    eligible: int
+
+
+def select_streaming(
+    batches: Callable[[], Iterable[ScoreBatch]],
+    budget: int,
+    overshoot: bool = False,
+    k: int | None = None,
+) -> StreamedSelection:
+    """``select_under_budget`` over a pool read in batches, holding the k best eligible entries
+    instead of the pool: the same indices in the same order (descending score, ties by ascending
+    index, NaN and ineligible entries never; the same prefix and overshoot rule).
+
+    ``batches()`` reads the pool from its start at every call and yields ``ScoreBatch``es in
+    ascending, non-overlapping index order. The k best by (score, index) are the first k of
+    ``rank_order``, so the walk over them is the pool's while it stops inside them; else k grows
+    4x and the pool is read again (k starts at max(1024, 2 x budget), as ``_walk_best_first``:
+    one pass when regions cost >= 1 click). Memory: O(k + batch).
+    """
+    if budget < 0:
+        raise ValueError(f"budget must be >= 0, got {budget}; pass a number of clicks")
+    k = max(1024, 2 * int(budget)) if k is None else int(k)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}; pass the number of candidates to keep")
+    if budget == 0:  # nothing to pick (as select_under_budget); the pass counts the eligible
+        index, scores, costs, eligible = _best_k(batches(), 0)
+        return StreamedSelection(index, scores, costs, eligible)
+    while True:
+        index, scores, costs, eligible = _best_k(batches(), k)
+        order = np.argsort(-scores, kind="stable")  # index ascending: ties stay in index order
+        # costs >= 0 so the sums never decrease: count of S_k <= budget = longest valid prefix
+        n_take = int(np.searchsorted(np.cumsum(costs[order], dtype=np.int64), budget, "right"))
+        if overshoot:
+            n_take = min(n_take + 1, order.size)
+        if n_take < order.size or order.size == eligible:
+            take = order[:n_take]
+            return StreamedSelection(index[take], scores[take], costs[take], eligible)
+        k *= 4
+
+
+def _best_k(
+    batches: Iterable[ScoreBatch], k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The k best eligible entries by (descending score, ascending index) -> (index int64,
+    score, cost), index ascending, and the number of eligible entries. Candidates fill buffers
+    of 2k + a batch and are cut back to the k best when they pass 2k; an entry scoring <= the
+    k-th best of a cut never enters (its index is larger than those of the k kept)."""
+    best = _Candidates(k)
+    eligible, end = 0, 0
+    for start, s, c, e in batches:
+        s, c, e = _as_float(one_d("scores", np.asarray(s))), np.asarray(c), np.asarray(e)
+        if start < end or c.shape != s.shape or e.shape != s.shape or e.dtype != np.bool_:
+            raise ValueError(
+                f"batch at {start} (previous ended at {end}): scores {s.shape}, costs {c.shape}, "
+                f"eligible {e.dtype} {e.shape}; pass batches in index order with one cost and "
+                "one bool per score"
+            )
+        if c.size and not np.issubdtype(c.dtype, np.integer):
+            raise ValueError(f"costs must be integers (clicks), got dtype {c.dtype}")
+        if c.size and c.min() < 0:
+            raise ValueError(f"costs must be >= 0, got min {int(c.min())}")
+        end = start + s.size
+        keep = e & ~np.isnan(s)
+        eligible += int(np.count_nonzero(keep))
+        if k:
+            best.add(start, s, c, keep)
+    return (*best.result(), eligible)
+
+
+class _Candidates:
+    """``_best_k``'s buffers: index int64, score and cost (the batches' dtypes promoted), the
+    first n used, and the k-th best score of the last cut (None before one)."""
+
+    def __init__(self, k: int) -> None:
+        self.k, self.n, self.threshold = k, 0, None
+        self.index = self.score = self.cost = None
+
+    def add(self, start: int, s: np.ndarray, c: np.ndarray, keep: np.ndarray) -> None:
+        if self.threshold is not None:
+            keep &= s > self.threshold
+        new = np.flatnonzero(keep)
+        if self.index is None:
+            self._grow(new.size, s.dtype, c.dtype)
+        score_dtype = np.result_type(self.score.dtype, s.dtype)  # never cast a score down
+        cost_dtype = np.result_type(self.cost.dtype, c.dtype)
+        if not np.issubdtype(cost_dtype, np.integer):  # int64 with uint64
+            cost_dtype = np.dtype(np.int64)
+        full = self.n + new.size > self.index.size
+        if full or score_dtype != self.score.dtype or cost_dtype != self.cost.dtype:
+            self._grow(self.n + new.size, score_dtype, cost_dtype)
+        n, m = self.n, self.n + new.size
+        self.index[n:m] = new + start
+        self.score[n:m] = s[new]
+        self.cost[n:m] = c[new]
+        self.n = m
+        if m > 2 * self.k:
+            self._cut()
+
+    def _grow(self, need: int, score_dtype: np.dtype, cost_dtype: np.dtype) -> None:
+        size = max(need, 2 * self.k + 65536)
+        old = (self.index, self.score, self.cost)
+        self.index = np.empty(size, np.int64)
+        self.score = np.empty(size, score_dtype)
+        self.cost = np.empty(size, cost_dtype)
+        if old[0] is not None:
+            for new, was in zip((self.index, self.score, self.cost), old, strict=True):
+                new[: self.n] = was[: self.n]
+
+    def _cut(self) -> None:
+        """Keep the k best (ties at the k-th score: the lowest indices), in index order."""
+        score = self.score[: self.n]
+        kth = np.partition(score, self.n - self.k)[self.n - self.k]
+        keep = score > kth
+        tied = np.flatnonzero(score == kth)[: self.k - int(np.count_nonzero(keep))]
+        keep[tied] = True
+        for array in (self.index, self.score, self.cost):
+            array[: self.k] = array[: self.n][keep]
+        self.n, self.threshold = self.k, kth
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.index is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.int64)
+        if self.n > self.k:
+            self._cut()
+        return self.index[: self.n], self.score[: self.n], self.cost[: self.n]

@@ -13,6 +13,7 @@ Folders:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from alseg import oracle
-from alseg.acquisition.policies import SelectPool
-from alseg.acquisition.select import random_scores, select_under_budget
+from alseg.acquisition.policies import Policy, SelectPool
+from alseg.acquisition.select import (
+    ScoreBatch,
+    StreamedSelection,
+    random_scores,
+    select_under_budget,
+)
 from alseg.config import AcquisitionConfig, LabelConfig, round_clicks
 from alseg.data.prepared import PreparedDataset
 from alseg.labels import (
@@ -39,6 +45,7 @@ from alseg.stages.common import read_json, round_seed, write_json
 from alseg.stages.regions import is_pixel_pool
 from alseg.storage import NpyRows, atomic_path
 from alseg.tables import (
+    buffered_batches,
     column_batches,
     empty_table,
     queries_table,
@@ -50,6 +57,7 @@ from alseg.tables import (
 )
 
 KEYS = ["image_index", "region_id"]
+STREAM_ROWS = 65536  # rows per record batch of the streamed select
 
 
 def _regions(regions_dir: Path, columns: list[str] | None = None) -> tuple[pa.Table, np.ndarray]:
@@ -210,11 +218,15 @@ def run_select(
     """Rank unlabelled regions with the policy and take them until the click budget is spent.
 
     The policy (alseg.acquisition.policies) picks from the pool's statistics: most rank one score
-    per region, OREAL picks per class. Pixel pools draw each image's share uniformly among its
-    scored candidates (PixelPick).
+    per region, OREAL picks per class. A policy that ranks the stored score as it is
+    (``ranks_score``) reads the scores table one batch at a time and holds only the best
+    candidates (``_streamed_select``); the others get the whole pool (``SelectPool``). Pixel
+    pools draw each image's share uniformly among its scored candidates (PixelPick).
     """
     use_system_memory_pool()  # freed table buffers go back (tables.py)
-    labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
+    labels_path = Path(labels_dir) / "labels.parquet"
+    policy = AcquisitionConfig(**params["acquisition"]).build()
+    labels = read_table(labels_path, "labels", [*KEYS, "cost"] if policy.ranks_score else None)
     budget = params["budget"]
     clicks = round_clicks(budget, round_index, spent=int(pc.sum(labels["cost"]).as_py() or 0))
     if is_pixel_pool(regions_dir):
@@ -226,6 +238,23 @@ def run_select(
             write_table(queries, tmp / "queries.parquet", "queries")
         return {"round": round_index, "selected": len(queries), "clicks": len(queries),
                 "eligible": len(scored)}  # fmt: skip
+    streamed = None
+    if policy.ranks_score:
+        folders = Path(regions_dir), Path(scores_dir), Path(init_dir)
+        streamed = _streamed_select(policy, clicks, budget["overshoot"], labels, *folders)
+    if streamed is not None:
+        selection, offsets = streamed
+        picked = selection.picked
+        image = np.searchsorted(offsets, picked, "right") - 1  # images without regions skipped
+        queries = queries_table(round_index, image, picked - offsets[image], selection.scores,
+                                selection.costs)  # fmt: skip
+        with atomic_path(out_dir) as tmp:
+            tmp.mkdir()
+            write_table(queries, tmp / "queries.parquet", "queries")
+        return {"round": round_index, "selected": len(picked),
+                "clicks": int(selection.costs.sum()), "eligible": selection.eligible}  # fmt: skip
+    if policy.ranks_score:  # the streamed path read the labels' keys and costs only
+        labels = read_table(labels_path, "labels")
     table = pa.table(read_columns(Path(regions_dir) / "regions.parquet", "regions", KEYS))
     statistics = _pool_statistics(table, Path(scores_dir))
     meta = read_json(Path(scores_dir) / "meta.json")
@@ -238,7 +267,7 @@ def run_select(
         class_prior=None if prior is None else np.asarray(prior), clicks=clicks,
         overshoot=budget["overshoot"], label_type=params["label"]["type"],
     )  # fmt: skip
-    picked, scores = AcquisitionConfig(**params["acquisition"]).build().select(pool)
+    picked, scores = policy.select(pool)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         write_table(
@@ -250,6 +279,93 @@ def run_select(
         "clicks": int(costs[picked].sum()),
         "eligible": int(pool.eligible.sum()),
     }
+
+
+class _NotInRowOrder(Exception):
+    """The scores table does not list the regions table's rows in order (the streamed select
+    then leaves it to the whole-pool path, which matches rows by key)."""
+
+
+def _streamed_select(policy: Policy, clicks: int, overshoot: bool, labels: pa.Table,
+                     regions_dir: Path, scores_dir: Path,
+                     init_dir: Path) -> tuple[StreamedSelection, np.ndarray] | None:  # fmt: skip
+    """``policy.select_stream`` over the scores table, its costs and labelled mask read batch by
+    batch, and the regions' first rows per image (to name the picked rows); None when the
+    tables are not in the regions stage's row order (the caller takes the whole-pool path).
+
+    Held: the per-image first rows, the labelled rows (sorted) and the policy's candidates;
+    every key is checked against its row (region id = row - first row of its image)."""
+    offsets = _image_offsets(regions_dir / "regions.parquet")
+    labelled = None if offsets is None else _rows_of(labels, offsets)
+    costs = NpyRows(str(init_dir / "costs.npy"))  # ranged reads, one batch at a time
+    if labelled is None or costs.shape != (int(offsets[-1]),):
+        return None
+    path = scores_dir / "scores.parquet"
+
+    def batches() -> Iterator[ScoreBatch]:
+        start = 0
+        for batch in table_batches(path, "scores", [*KEYS, "score"], STREAM_ROWS):
+            stop = start + len(batch)
+            image, region = (batch.column(k).to_numpy() for k in KEYS)
+            rows = _rows_of_keys(image, region, offsets)
+            if rows is None or not np.array_equal(rows, np.arange(start, stop)):
+                raise _NotInRowOrder
+            eligible = np.ones(len(batch), bool)
+            eligible[labelled[np.searchsorted(labelled, start) :
+                              np.searchsorted(labelled, stop)] - start] = False  # fmt: skip
+            yield start, batch.column("score").to_numpy(), costs[start:stop], eligible
+            start = stop
+        if start != len(costs):
+            raise _NotInRowOrder
+
+    try:
+        selection = policy.select_stream(batches, clicks, overshoot)
+    except _NotInRowOrder:
+        return None
+    return None if selection is None else (selection, offsets)
+
+
+def _image_offsets(path: Path) -> np.ndarray | None:
+    """First row of every image in a regions table, (n_images + 1,) int64 (the last entry = its
+    rows), read one record batch at a time, when it lists images in ascending order with region
+    ids 0 .. R_i - 1 each (as the regions stage writes it: (i, r) is row offsets[i] + r); None
+    when it does not."""
+    counts = np.zeros(0, np.int64)
+    last_image, next_region = -1, 0  # the image that ends the previous batch, its next id
+    for batch in buffered_batches(path, "regions", KEYS, STREAM_ROWS):
+        image, region = (batch.column(k).to_numpy().astype(np.int64) for k in KEYS)
+        if not len(image):
+            continue
+        new = np.empty(len(image), bool)
+        new[0], new[1:] = image[0] != last_image, image[1:] != image[:-1]
+        rows = np.arange(len(image))
+        first = np.maximum.accumulate(np.where(new, rows, 0))  # row of each run's first region
+        expected = rows - first + np.where(np.cumsum(new) == 0, next_region, 0)
+        if image[0] < max(last_image, 0) or np.any(image[1:] < image[:-1]):
+            return None
+        if not np.array_equal(region, expected):
+            return None
+        last_image, next_region = int(image[-1]), int(expected[-1]) + 1
+        here = np.bincount(image)
+        counts = np.pad(counts, (0, max(0, len(here) - len(counts))))
+        counts[: len(here)] += here
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def _rows_of_keys(image: np.ndarray, region: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
+    """Rows (int64) of (image, region) keys given ``_image_offsets``; None if one has none."""
+    image, region = image.astype(np.int64), region.astype(np.int64)
+    if np.any((image < 0) | (image >= len(offsets) - 1) | (region < 0)):
+        return None
+    rows = offsets[image] + region
+    return rows if np.all(rows < offsets[image + 1]) else None
+
+
+def _rows_of(labels: pa.Table, offsets: np.ndarray) -> np.ndarray | None:
+    """The labelled regions' rows, sorted unique int64; None if a label names no region."""
+    image, region = (labels[k].to_numpy() for k in KEYS)
+    rows = _rows_of_keys(image, region, offsets)
+    return None if rows is None else np.unique(rows)
 
 
 def _answer(

@@ -9,7 +9,9 @@ Two steps, so that the pool is read once and class-balancing sees the whole pool
    region), ``vector (B, R, K)`` per-class statistics and ``pred_class (B, R)``; pixel pools
    call ``pixel_uncertainty(batch)`` -> ``(B, H, W)`` instead.
 2. ``select(pool)`` in the select stage: by default ``region_scores(pool)`` (one score per
-   region, larger = query first) taken best-first under the click budget.
+   region, larger = query first) taken best-first under the click budget. A policy that ranks
+   the stored score as it is (``ranks_score``) is served by ``select_stream`` instead: the
+   scores table read one batch at a time, only the best candidates held (same picks).
 
 A new policy = a ``Policy`` subclass decorated with ``@register`` in a module listed in
 ``POLICY_MODULES``. Policy modules import only numpy and pydantic at the top (config
@@ -18,6 +20,7 @@ validation reads them on a client without torch); the math is imported inside th
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
@@ -28,6 +31,8 @@ from alseg.registry import Registry
 
 if TYPE_CHECKING:
     import torch
+
+    from alseg.acquisition.select import ScoreBatch, StreamedSelection
 
 __all__ = [
     "ItemsPerClassPolicy",
@@ -130,6 +135,9 @@ class Policy:
     needs_model: ClassVar[bool] = True  # random: False (no forward pass)
     needs_prior: ClassVar[bool] = False  # a pool-wide class prior from the score stage
     pixel_pools: ClassVar[bool] = False  # region.type 'pixel' (PixelPick) supported
+    # region_scores(pool) is pool.score as stored: select_stream ranks the scores table batch by
+    # batch (a subclass that computes its scores from the pool leaves this False)
+    ranks_score: ClassVar[bool] = False
 
     def __init__(self, settings: PolicySettings | None = None) -> None:
         self.settings = settings if settings is not None else self.Settings()
@@ -154,6 +162,18 @@ class Policy:
         picked = select_under_budget(scores, pool.costs, pool.clicks, eligible=pool.eligible,
                                      overshoot=pool.overshoot)  # fmt: skip
         return picked, scores
+
+    def select_stream(self, batches: Callable[[], Iterable[ScoreBatch]], clicks: int,
+                      overshoot: bool) -> StreamedSelection | None:  # fmt: skip
+        """``select(pool)`` without the pool, for a policy that ``ranks_score``: ``batches()``
+        reads the stored scores from the start in row order (``select.ScoreBatch``: first row,
+        score, costs, eligible); the same picks, holding the best candidates only
+        (``select.select_streaming``). None when the policy needs the whole pool."""
+        if not self.ranks_score:
+            return None
+        from alseg.acquisition.select import select_streaming
+
+        return select_streaming(batches, clicks, overshoot)
 
 
 class ItemsPerClassSettings(PolicySettings):

@@ -45,6 +45,7 @@ class Random(Policy):
     Settings = PixelSettings
     needs_model = False
     pixel_pools = True
+    ranks_score = True
 
     def region_statistics(self, batch: PoolBatch) -> RegionStatistics:
         import torch
@@ -71,6 +72,7 @@ class Measure(Policy):
     """A pixel measure of ``alseg.acquisition.uncertainty`` named like the policy."""
 
     Settings = MeasureSettings
+    ranks_score = True
 
     def region_statistics(self, batch: PoolBatch) -> RegionStatistics:
         from alseg.acquisition.aggregate import aggregate_regions
