@@ -122,12 +122,23 @@ def region_labels_of(
     region classes bool (K, R_max, n_outputs) (unlabelled regions: all False)."""
     labels = read_table(labels_dir / "labels.parquet", "labels")
     maps = np.load(regions_dir / "train_regions.npy", mmap_mode="r")
-    row_of = np.full(len(maps), -1, np.int64)
-    row_of[target_images] = np.arange(len(target_images))
-    classes = np.zeros((len(target_images), int(maps.max()) + 1, n_outputs), bool)
-    rows = row_of[labels["image_index"].to_numpy()]
-    classes[rows, labels["region_id"].to_numpy()] = multihot_labels(labels, n_outputs)
+    classes = region_classes_of(labels, target_images, int(maps.max()) + 1, n_outputs)
     return np.asarray(maps[target_images]), classes
+
+
+def region_classes_of(
+    labels: pa.Table, images: np.ndarray, n_regions: int, n_outputs: int
+) -> np.ndarray:
+    """bool (K, n_regions, n_outputs): the labelled classes of each region of the K images
+    ``images`` (ascending pool indices); labels of other images are left out."""
+    image_index = labels["image_index"].to_numpy()
+    row = np.searchsorted(images, image_index)
+    mine = row < len(images)
+    mine[mine] = images[row[mine]] == image_index[mine]
+    classes = np.zeros((len(images), n_regions, n_outputs), bool)
+    ids = labels["region_id"].to_numpy()[mine]
+    classes[row[mine], ids] = multihot_labels(labels, n_outputs)[mine]
+    return classes
 
 
 def rows_by_image(image_index: np.ndarray) -> list[np.ndarray]:

@@ -441,3 +441,20 @@ class NpyRows:
         data = read_range(self.uri, self.offset + start * self.row_bytes,
                           self.offset + stop * self.row_bytes)  # fmt: skip
         return np.frombuffer(data, self.dtype).reshape(stop - start, *self.shape[1:])
+
+    def take(self, rows):  # rows: np.ndarray (K,) int, ascending -> np.ndarray (K, ...)
+        """The rows ``rows`` (ascending indices), one ranged read per run of consecutive
+        indices."""
+        import numpy as np
+
+        rows = np.asarray(rows, np.int64)
+        out = np.empty((rows.size, *self.shape[1:]), self.dtype)
+        if not rows.size:
+            return out
+        if np.any(np.diff(rows) <= 0) or rows[0] < 0 or rows[-1] >= len(self):
+            raise IndexError(f"{self.uri}: rows must be ascending indices in 0 .. {len(self) - 1}")
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)
+        stops = np.append(starts[1:], rows.size)
+        for a, b in zip(starts.tolist(), stops.tolist(), strict=True):  # one read per run
+            out[a:b] = self[int(rows[a]) : int(rows[b - 1]) + 1]
+        return out

@@ -5,36 +5,28 @@ from components import image
 
 
 @dsl.component(base_image=image("pseudo"), install_kfp_package=False)
-def pseudo(params: str, round_index: int, run_name: str, experiment: str,
-           prepared: Input[Dataset], regions: Input[Dataset], labels: Input[Dataset],
-           model: Input[Model], pseudo_labels: Output[Dataset]) -> str:  # fmt: skip
-    """MulActSeg stage 2: prototype pseudo-labels of the labelled images.
+def pseudo(params: str, round_index: int, shard: dict, prepared: str, regions: str,
+           labels: Input[Dataset], model: Input[Model],
+           pseudo_labels: Output[Dataset]) -> str:  # fmt: skip
+    """MulActSeg stage 2: prototype pseudo-labels of one shard of the labelled images.
+
+    The prepared dataset and the region maps come as URIs (ranged reads of the shard's images
+    only), as for ``score``.
 
     Args:
         params: JSON of ``device``, ``train``, ``label``.
         round_index: AL round.
-        run_name: the experiment run's name (MLflow).
-        experiment: MLflow experiment name.
-        prepared: the prepared dataset folder.
-        regions: region maps + regions table.
+        shard: a ``shard_plan`` item: ``{"index": s, "count": S, ...}``.
+        prepared: the prepared dataset folder's URI.
+        regions: the regions folder's URI.
         labels: the oracle's folder (multi-class region labels).
         model: the round's stage-1 model.
-        pseudo_labels: targets.npy / target_images.npy (as the oracle's) + coverage + summary.
+        pseudo_labels: the shard folder (targets, target images, coverage, summary) for
+            ``merge_pseudo``.
     """
-    import json
-
-    from alseg import tracking
     from alseg.stages import registry
 
-    folders = {
-        "prepared": prepared.path, "regions": regions.path, "labels": labels.path,
-        "model": model.path,
-    }  # fmt: skip
-    summary = registry.call("pseudo", params, folders, pseudo_labels.path, round_index)
-    if tracking.enabled():
-        result = json.loads(summary)
-        keys = ("pseudo_pixel_accuracy", "pseudo_coverage_pct")
-        tracking.log_child_metrics(
-            run_name, experiment, round_index, {k: result[k] for k in keys}, step=result["clicks"]
-        )
-    return summary
+    folders = {"prepared": prepared, "regions": regions, "labels": labels.path,
+               "model": model.path}  # fmt: skip
+    return registry.call("pseudo", params, folders, pseudo_labels.path, round_index,
+                         shard=int(shard["index"]), shards=int(shard["count"]))  # fmt: skip

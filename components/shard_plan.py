@@ -4,9 +4,9 @@ from components import image
 
 
 @dsl.component(base_image=image("shard_plan"), install_kfp_package=False)
-def shard_plan(params: str, prepared: str, regions: str) -> list:
-    """The score stage's shards, the ParallelFor's items: for s = 0 .. S-1, ``{"index": s,
-    "count": S, "params", "prepared", "regions"}`` (the score task's parameters).
+def shard_plan(params: str, prepared: str, regions: str, pseudo: str = "") -> list:
+    """The pool's shards, the ParallelFor's items: for s = 0 .. S-1, ``{"index": s, "count": S,
+    "params", "pseudo", "prepared", "regions"}`` (the score and pseudo tasks' parameters).
 
     One ``list`` output of self-contained items: kfp.local resolves a ParallelFor's items from
     a task's ``Output`` only (not a NamedTuple field), and it replaces every task-output
@@ -17,6 +17,7 @@ def shard_plan(params: str, prepared: str, regions: str) -> list:
             ``images_per_shard``, ``batch_size``).
         prepared: the prepared dataset folder's URI (passed on).
         regions: the regions folder's URI (only the header of its region maps is read).
+        pseudo: JSON of the pseudo stage's sections (passed on; MulActSeg stage 2 only).
     """
     import json
 
@@ -24,5 +25,5 @@ def shard_plan(params: str, prepared: str, regions: str) -> list:
     from alseg.stages.shards import run_plan
 
     plan = json.loads(run_stage("shard plan", run_plan, json.loads(params), regions))
-    return [{"index": s, "count": plan["count"], "params": params, "prepared": prepared,
-             "regions": regions} for s in plan["shards"]]  # fmt: skip
+    return [{"index": s, "count": plan["count"], "params": params, "pseudo": pseudo,
+             "prepared": prepared, "regions": regions} for s in plan["shards"]]  # fmt: skip

@@ -10,7 +10,8 @@ config with the same structure (``alseg.config.structure``: rounds, warm start).
 Scoring is sharded at run time: ``shard_plan`` turns ``acquisition.shards`` (or the pool size)
 into the shards, a ``dsl.ParallelFor`` per round runs one score task per shard (reading the
 prepared images and region maps by URI, its rows only) and ``merge_scores`` gathers them
-(``dsl.Collected``) into the folder select reads; the shard count never changes the DAG.
+(``dsl.Collected``) into the folder select reads; the shard count never changes the DAG. With
+MulActSeg's stage 2 the pseudo-labels fan out over the same shard items (``merge_pseudo``).
 """
 
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from components import images_description
 from components.configure import configure
 from components.evaluate import evaluate
 from components.init_labels import init_labels
+from components.merge_pseudo import merge_pseudo
 from components.merge_scores import merge_scores
 from components.oracle import oracle
 from components.prepare import prepare
@@ -64,8 +66,9 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
         prepared, prepared_uri = prepare_task.outputs["prepared"], prepare_task.outputs["uri"]
         regions_task = step(regions(params=params["regions"], prepared=prepared), "regions")
         pool, pool_uri = regions_task.outputs["regions"], regions_task.outputs["uri"]
+        pseudo_params = {"pseudo": params["pseudo"]} if stage2 else {}
         plan = step(shard_plan(params=params["shard_plan"], prepared=prepared_uri,
-                               regions=pool_uri), "shard_plan")  # fmt: skip
+                               regions=pool_uri, **pseudo_params), "shard_plan")  # fmt: skip
         init = step(
             init_labels(params=params["init"], prepared=prepared, regions=pool), "init"
         ).outputs["init"]
@@ -84,12 +87,20 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
             ).outputs["model"]  # fmt: skip
             reported = model
             if stage2:  # MulActSeg: pseudo-labels from the stage-1 model, then a retrain
-                pseudo_labels = step(
-                    pseudo(params=params["pseudo"], round_index=r, run_name=name,
-                           experiment=experiment, prepared=prepared, regions=pool, labels=labels,
-                           model=model),
-                    "pseudo", r,
-                ).outputs["pseudo_labels"]  # fmt: skip
+                with dsl.ParallelFor(plan.output) as shard:  # sharded as scoring, merged
+                    labelled = step(
+                        pseudo(params=shard.pseudo, round_index=r, shard=shard,
+                               prepared=shard.prepared, regions=shard.regions, labels=labels,
+                               model=model),
+                        "pseudo", r,
+                    )  # fmt: skip
+                merged = merge_pseudo(
+                    round_index=r,
+                    run_name=name,
+                    experiment=experiment,
+                    shards=dsl.Collected(labelled.outputs["pseudo_labels"]),
+                )
+                pseudo_labels = step(merged, "merge_pseudo", r).outputs["pseudo_labels"]
                 warm = {"previous_model": model} if warm_start else {}
                 reported = step(
                     train(params=params["train"], round_index=r, prepared=prepared,

@@ -35,7 +35,7 @@ from alseg.predict import predict_batches
 from alseg.progress import track_batches
 from alseg.stages import pixels
 from alseg.stages.common import read_json, resolve_device, round_seed, write_json
-from alseg.stages.shards import BatchPriors, merged_prior, shard_rows
+from alseg.stages.shards import BatchPriors, merged_prior, region_id_count, shard_rows
 from alseg.storage import atomic_path
 from alseg.tables import (
     SCHEMAS,
@@ -240,15 +240,6 @@ def region_score_batches(
             prior.update(probs)
         batch = PoolBatch(probs, regions, n_regions, first + rows.start, seed)
         yield statistics_rows(first + rows.start, policy.region_statistics(batch))
-
-
-def region_id_count(meta: dict, maps: storage.NpyRows) -> int:
-    """Width of the per-image region tables: max region id + 1 over the whole pool (from the
-    regions ``meta``; folders written before it recorded ``region_ids``: a scan of the maps)."""
-    if "region_ids" in meta:
-        return int(meta["region_ids"])
-    return max((int(maps[r : r + 64].max(initial=-1)) for r in range(0, len(maps), 64)),
-               default=-1) + 1  # fmt: skip
 
 
 def run_score(

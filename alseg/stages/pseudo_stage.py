@@ -7,10 +7,14 @@ class prototypes -> intra-region localisation -> label expansion into adjacent r
 255 = ignore, ``target_images.npy``) so the supervised trainer consumes them, plus
 ``coverage.parquet`` (per image: labelled pixels, correct pixels) and ``summary.json`` with the
 pseudo-label pixel accuracy against ground truth (a diagnostic; training never sees ground truth).
+
+Sharded as scoring is (alseg.stages.shards): on a cluster a ParallelFor of pseudo tasks over the
+labelled images, each reading its images and region maps by URI, then ``merge_pseudo``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -19,15 +23,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from alseg import IGNORE, checkpoints
+from alseg import IGNORE, checkpoints, storage
 from alseg.config import LabelConfig, TrainConfig
-from alseg.data.prepared import PreparedDataset
-from alseg.labels import num_outputs, region_labels_of
+from alseg.labels import num_outputs, region_classes_of
 from alseg.predict import predict_batches
 from alseg.progress import track_batches
 from alseg.pseudo import prepare_features, pseudo_label_image
 from alseg.stages.common import read_json, resolve_device, write_json
+from alseg.stages.shards import pseudo_summary, region_id_count, shard_rows
 from alseg.storage import atomic_path
+from alseg.tables import read_table
 
 
 @torch.no_grad()
@@ -67,23 +72,39 @@ def run_pseudo(
     labels_dir: str | Path,
     model_dir: str | Path,
     out_dir: str | Path,
+    shard: int = 0,
+    shards: int = 1,
 ) -> dict:
+    """Pseudo-label shard ``shard`` of ``shards`` of the labelled images: whole batches of
+    ``train.eval_batch_size`` of the unsharded run (alseg.stages.shards.shard_rows over the
+    labelled images), so every image is labelled as the unsharded run labels it. With one shard
+    the folder is also what the stage-2 retrain reads; else ``run_merge_pseudo`` joins them.
+
+    ``prepared_dir`` / ``regions_dir`` may be local folders or s3:// prefixes: only the shard's
+    images, ground truth and region maps are read (ranged reads)."""
     start = time.perf_counter()
     device = resolve_device(params["device"])
     train = TrainConfig(**params["train"])
-    data = PreparedDataset.open(prepared_dir)
-    outputs = checkpoints.outputs_for(data.num_classes)
-    model, sidecar = checkpoints.load_model(model_dir, device, outputs)
-    target_images = np.load(Path(labels_dir) / "target_images.npy")
-    n_outputs = num_outputs(data.num_classes, LabelConfig(**params["label"]))
-    maps, classes = region_labels_of(Path(labels_dir), Path(regions_dir), target_images, n_outputs)
+    prepared, regions_uri = str(prepared_dir), str(regions_dir)
+    meta = json.loads(storage.read_bytes(storage.join(prepared, "meta.json")))
+    num_classes = len(meta["classes"])
+    model, sidecar = checkpoints.load_model(model_dir, device, checkpoints.outputs_for(num_classes))
+    all_targets = np.load(Path(labels_dir) / "target_images.npy")
+    rows = shard_rows(len(all_targets), train.eval_batch_size, shards, shard)
+    target_images = all_targets[rows]
+    all_maps = storage.NpyRows(storage.join(regions_uri, "train_regions.npy"))
+    regions_meta = json.loads(storage.read_bytes(storage.join(regions_uri, "meta.json")))
+    n_outputs = num_outputs(num_classes, LabelConfig(**params["label"]))
+    labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
+    classes = region_classes_of(labels, target_images, region_id_count(regions_meta, all_maps),
+                                n_outputs)  # fmt: skip
     head = sidecar["model"]
     temperature = head.get("temperature") if head.get("head") == "cosine" else None
-    images = data.images("train")[target_images]
-    targets = pseudo_labels(model, images, maps, classes, temperature, train, device,
-                            train.eval_batch_size)  # fmt: skip
-    gt = np.asarray(data.labels("train")[target_images])
-    labelled = (targets != IGNORE) & (targets < data.num_classes)
+    images = storage.NpyRows(storage.join(prepared, "train_images.npy")).take(target_images)
+    targets = pseudo_labels(model, images, all_maps.take(target_images), classes, temperature,
+                            train, device, train.eval_batch_size)  # fmt: skip
+    gt = storage.NpyRows(storage.join(prepared, "train_labels.npy")).take(target_images)
+    labelled = (targets != IGNORE) & (targets < num_classes)
     correct = labelled & (targets == gt)
     coverage = pa.table({
         "image_index": target_images.astype(np.int32),
@@ -92,12 +113,11 @@ def run_pseudo(
     summary = {
         "round": round_index,
         "clicks": read_json(Path(labels_dir) / "summary.json")["clicks_total"],  # MLflow step
-        "images": len(target_images),
-        "pseudo_pixels": int(labelled.sum()),
-        "pseudo_pixel_accuracy": float(correct.sum() / max(labelled.sum(), 1)),
-        "pseudo_coverage_pct": 100.0 * float(labelled.sum()) / targets.size,
+        **pseudo_summary(coverage, targets.size),
+        "shard": {"index": shard, "count": shards, "start": rows.start, "stop": rows.stop,
+                  "images": len(all_targets)},
         "seconds": round(time.perf_counter() - start, 2),
-    }
+    }  # fmt: skip
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         np.save(tmp / "targets.npy", targets)

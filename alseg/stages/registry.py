@@ -97,10 +97,14 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           sections=("label",),
           inputs=("queries", "prepared", "regions", "init", "previous_labels?"),
           output="labels", rounds=True),
+    # MulActSeg stage 2, sharded as scoring: a ParallelFor of pseudo tasks over the shard
+    # plan's items (the labelled images in whole batches; prepared/regions by URI) -> the merge
     Stage("pseudo", "alseg.stages.pseudo_stage:run_pseudo", "pseudo",
           sections=("device", "train", "label"),
           inputs=("prepared", "regions", "labels", "model"), output="pseudo_labels",
-          image="gpu", rounds=True),
+          image="gpu", rounds=True, options=("shard", "shards")),
+    Stage("merge_pseudo", "alseg.stages.shards:run_merge_pseudo", "merge_pseudo",
+          inputs=("shards",), output="pseudo_labels", rounds=True),
     # the report shows the resolved config (all but device and the cluster profile)
     Stage("report", "alseg.stages.report:run", "report",
           sections=("name", "seed", "data", "region", "label", "acquisition", "model", "train",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from alseg import storage
@@ -49,6 +50,15 @@ def shard_rows(n_images: int, batch_size: int, shards: int, index: int) -> slice
 def pool_size(regions_uri: str) -> int:
     """Images in the pool: the first dimension of ``train_regions.npy`` (its header only)."""
     return len(storage.NpyRows(storage.join(regions_uri, "train_regions.npy")))
+
+
+def region_id_count(meta: dict, maps: storage.NpyRows) -> int:
+    """Width of the per-image region tables: max region id + 1 over the whole pool (from the
+    regions ``meta``; folders written before it recorded ``region_ids``: a scan of the maps)."""
+    if "region_ids" in meta:
+        return int(meta["region_ids"])
+    return max((int(maps[r : r + 64].max(initial=-1)) for r in range(0, len(maps), 64)),
+               default=-1) + 1  # fmt: skip
 
 
 def run_plan(params: dict, regions_uri: str) -> dict:
@@ -85,10 +95,11 @@ def merged_prior(batch_priors: Sequence[Sequence[float]]) -> list[float]:
     return (total / len(batch_priors)).astype(np.float32).tolist()
 
 
-def _shard_metas(shard_dirs: Sequence[Path]) -> list[tuple[dict, Path]]:
-    """(meta, folder) of every shard in pool order; ValueError unless they tile the pool."""
-    metas = sorted(((read_json(d / "meta.json"), d) for d in shard_dirs),
-                   key=lambda m: m[0]["shard"]["start"])  # fmt: skip
+def _shard_metas(folders: Sequence[Path], meta_file: str = "meta.json") -> list[tuple[dict, Path]]:
+    """(meta, folder) of every shard in pool order; ValueError unless they tile the pool (for
+    pseudo shards: the labelled images)."""
+    metas = sorted(((read_json(d / meta_file), d) for d in folders),
+                   key=lambda m: (m[0]["shard"]["start"], m[0]["shard"]["stop"]))  # fmt: skip
     expected = 0
     for meta, folder in metas:
         shard = meta["shard"]
@@ -119,11 +130,7 @@ def run_merge(
 ) -> dict:  # fmt: skip
     """Merge shard folders into the score folder select reads: ``scores.parquet`` (rows in pool
     order, row groups as the unsharded run's) and ``meta.json`` (num_classes, class_prior)."""
-    single = isinstance(shards_dir, str | Path)
-    folders = [Path(shards_dir)] if single else [Path(d) for d in shards_dir]
-    if not folders:
-        raise ValueError("merge: no shard folders")
-    metas = _shard_metas(folders)
+    metas = _shard_metas(_folders(shards_dir))
     priors = [p for meta, _ in metas for p in (meta["batch_priors"] or [])]
     schema = SCHEMAS["scores"].with_metadata({"alseg.table": "scores", "alseg.schema_version": "1"})
     with atomic_path(out_dir) as tmp:
@@ -135,3 +142,53 @@ def run_merge(
         write_json(tmp / "meta.json", {"num_classes": metas[0][0]["num_classes"],
                                        "class_prior": prior})  # fmt: skip
     return {"round": round_index, "shards": len(metas), "regions_scored": rows}
+
+
+def _folders(shards_dir: str | Path | Sequence[str | Path]) -> list[Path]:
+    """One shard folder or several (``dsl.Collected``); ValueError for none."""
+    single = isinstance(shards_dir, str | Path)
+    folders = [Path(shards_dir)] if single else [Path(d) for d in shards_dir]
+    if not folders:
+        raise ValueError("merge: no shard folders")
+    return folders
+
+
+def run_merge_pseudo(
+    params: dict, round_index: int, shards_dir: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+) -> dict:  # fmt: skip
+    """Join pseudo shard folders (``pseudo_stage.run_pseudo``) into the folder the stage-2
+    retrain reads: ``targets.npy`` / ``target_images.npy`` / ``coverage.parquet`` in the order
+    of the labelled images, and ``summary.json`` over all of them (as one unsharded task's)."""
+    metas = _shard_metas(_folders(shards_dir), "summary.json")
+    folders = [folder for _, folder in metas]
+    targets = np.concatenate([np.load(d / "targets.npy") for d in folders])
+    coverage = pa.concat_tables([pq.read_table(d / "coverage.parquet") for d in folders])
+    summary = {
+        "round": round_index, "clicks": metas[0][0]["clicks"],
+        **pseudo_summary(coverage, targets.size), "shards": len(metas),
+        "seconds": round(sum(meta["seconds"] for meta, _ in metas), 2),
+    }  # fmt: skip
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        np.save(tmp / "targets.npy", targets)
+        np.save(
+            tmp / "target_images.npy",
+            np.concatenate([np.load(d / "target_images.npy") for d in folders]),
+        )
+        pq.write_table(coverage, tmp / "coverage.parquet")
+        write_json(tmp / "summary.json", summary)
+    return summary
+
+
+def pseudo_summary(coverage: pa.Table, pixels: int) -> dict:
+    """Images, pseudo-labelled pixels, their accuracy against ground truth and their share of
+    the ``pixels`` of the labelled images, from the per-image ``coverage`` table."""
+    labelled = int(pc.sum(coverage["labelled_pixels"]).as_py() or 0)
+    correct = int(pc.sum(coverage["correct_pixels"]).as_py() or 0)
+    return {
+        "images": len(coverage),
+        "pseudo_pixels": labelled,
+        "pseudo_pixel_accuracy": float(correct / max(labelled, 1)),
+        "pseudo_coverage_pct": 100.0 * labelled / max(pixels, 1),
+    }

@@ -56,3 +56,24 @@ def test_shard_score_tasks_keep_the_gpu_profile() -> None:
     assert "accelerator" not in executors["exec-shard-plan"]["container"].get("resources", {})
     kubernetes = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert "tolerations" in kubernetes["exec-score"] or "emptyDirMounts" in kubernetes["exec-score"]
+
+
+def test_mulactseg_fans_pseudo_labels_out_over_the_same_shards() -> None:
+    spec, _ = yaml.safe_load_all((GOLDEN.parent / "mulactseg.yaml").read_text())
+    tasks, components = spec["root"]["dag"]["tasks"], spec["components"]
+    merges = sorted(name for name in tasks if name.startswith("merge-pseudo"))
+    assert len(merges) == 4  # a stage 2 every round
+    for merge in merges:
+        loop = tasks[merge]["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]["producerTask"]
+        iterator = tasks[loop]["parameterIterator"]
+        assert iterator["items"] == {"inputParameter": "pipelinechannel--shard-plan-Output"}
+        [(name, task)] = components[tasks[loop]["componentRef"]["name"]]["dag"]["tasks"].items()
+        assert name.startswith("pseudo")
+        parameters = task["inputs"]["parameters"]
+        assert parameters["params"]["parameterExpressionSelector"] == (
+            'parseJson(string_value)["pseudo"]')  # fmt: skip
+        assert set(task["inputs"]["artifacts"]) == {"model", "labels"}
+        consumers = [t["taskInfo"]["name"] for t in tasks.values()
+                     if t["inputs"].get("artifacts", {}).get("labels", {}).get(
+                         "taskOutputArtifact", {}).get("producerTask") == merge]  # fmt: skip
+        assert len(consumers) == 1 and consumers[0].endswith("train stage 2")

@@ -4,6 +4,7 @@ real MLflow on SQLite)."""
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -122,20 +123,26 @@ def test_run_with_unknown_config_key_exits_2(tmp_path, capsys) -> None:
 
 
 def test_mulactseg_round_runs_stage_one_pseudo_labels_and_stage_two(tmp_path: Path) -> None:
-    cfg = load_config(REPO / "configs" / "tiny-mulactseg.yaml")
+    """Stage 2 every round, with pseudo-labels (and scores) in 2 shards merged."""
+    cfg = load_config(REPO / "configs" / "tiny-mulactseg.yaml", {"acquisition.shards": 2})
     report = run_local(cfg, run_name="mulactseg", runs_dir=tmp_path)
     assert [r["round"] for r in report["rounds"]] == [0, 1]
     log = (tmp_path / "logs" / "mulactseg.log").read_text()
     for r in (0, 1):
         assert f"[alseg] round {r} · pseudo · done" in log
+        assert f"[alseg] round {r} · merge_pseudo · done" in log
         assert f"[alseg] round {r} · train stage 2 · done" in log
-    summaries = list((tmp_path / "pipeline_root").rglob("pseudo_labels/summary.json"))
-    assert len(summaries) == 2
+    merged = [p for p in (tmp_path / "pipeline_root").rglob("pseudo_labels/summary.json")
+              if "merge-pseudo" in str(p)]  # fmt: skip
+    assert len(merged) == 2
     import json
 
-    for path in summaries:
+    for path in merged:
         summary = json.loads(path.read_text())
+        assert summary["shards"] == 2
         assert summary["pseudo_pixels"] > 0 and 0.0 <= summary["pseudo_pixel_accuracy"] <= 1.0
+        labelled = np.load(path.parent / "target_images.npy")
+        assert summary["images"] == len(labelled) > 0
 
 
 def test_pixelpick_queries_single_pixels_end_to_end(tmp_path: Path) -> None:
