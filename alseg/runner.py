@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -66,7 +67,9 @@ def display_names(spec_path: Path) -> dict[str, str]:
 
 class ProgressTee(io.TextIOBase):
     """Everything to the log file; one condensed line per step event to the terminal, and the
-    running steps with their time and progress (alseg.console.StepBoard)."""
+    running steps with their time and progress (alseg.console.StepBoard). Thread-safe: kfp.local
+    prints the output of parallel loop iterations (score or pseudo shards) from their threads,
+    and a text file written from two threads at once can interleave one character's bytes."""
 
     EVENTS = (
         (re.compile(r"\[alseg\] (.*)"), "{0}"),
@@ -79,14 +82,16 @@ class ProgressTee(io.TextIOBase):
         self.log, self.terminal, self.names, self.pending = log, terminal, names, ""
         self.last_failure = ""
         self.board = StepBoard(terminal)  # running steps, their time and progress
+        self.lock = threading.Lock()
 
     def write(self, text: str) -> int:
         text = redact(text)  # no credential reaches the log or the terminal
-        self.log.write(text)
-        self.pending += text
-        *lines, self.pending = self.pending.split("\n")
-        for line in lines:
-            self._echo(re.sub(r"\x1b\[[0-9;]*m", "", line))
+        with self.lock:
+            self.log.write(text)
+            self.pending += text
+            *lines, self.pending = self.pending.split("\n")
+            for line in lines:
+                self._echo(re.sub(r"\x1b\[[0-9;]*m", "", line))
         return len(text)
 
     def _echo(self, line: str) -> None:
@@ -100,7 +105,8 @@ class ProgressTee(io.TextIOBase):
                 return
 
     def flush(self) -> None:
-        self.log.flush()
+        with self.lock:
+            self.log.flush()
 
 
 LOCAL_PARALLEL_TASKS = 2  # kfp.local runs at most 2 ParallelFor iterations at a time
