@@ -8,6 +8,7 @@ void-dominant), classes (list<int16>), cost).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from alseg import IGNORE, oracle
+from alseg import IGNORE, oracle, storage
 from alseg.acquisition.oreal import labelled_class_counts
 from alseg.tables import read_table
 
@@ -116,14 +117,26 @@ def labelled_class_counts_of(labels: pa.Table, num_classes: int) -> np.ndarray:
 
 
 def region_labels_of(
-    labels_dir: Path, regions_dir: Path, target_images: np.ndarray, n_outputs: int
+    labels_dir: Path, regions: str | Path, target_images: np.ndarray, n_outputs: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Multi-class region labels of the labelled images: region maps int32 (K, H, W) and
-    region classes bool (K, R_max, n_outputs) (unlabelled regions: all False)."""
-    labels = read_table(labels_dir / "labels.parquet", "labels")
-    maps = np.load(regions_dir / "train_regions.npy", mmap_mode="r")
-    classes = region_classes_of(labels, target_images, int(maps.max()) + 1, n_outputs)
-    return np.asarray(maps[target_images]), classes
+    """Multi-class region labels of the labelled images (ascending pool indices): region maps
+    int32 (K, H, W), read by rows from the ``regions`` folder (a path or an s3:// prefix), and
+    region classes bool (K, R, n_outputs), R = the pool's region id count (unlabelled regions:
+    all False)."""
+    labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
+    maps = storage.NpyRows(storage.join(str(regions), "train_regions.npy"))
+    meta = json.loads(storage.read_bytes(storage.join(str(regions), "meta.json")))
+    classes = region_classes_of(labels, target_images, region_id_count(meta, maps), n_outputs)
+    return maps.take(target_images), classes
+
+
+def region_id_count(meta: dict, maps: storage.NpyRows | np.ndarray) -> int:
+    """Width of the per-image region tables: max region id + 1 over the whole pool (from the
+    regions ``meta``; folders written before it recorded ``region_ids``: a scan of the maps)."""
+    if "region_ids" in meta:
+        return int(meta["region_ids"])
+    return max((int(maps[r : r + 64].max(initial=-1)) for r in range(0, len(maps), 64)),
+               default=-1) + 1  # fmt: skip
 
 
 def region_classes_of(

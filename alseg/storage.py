@@ -194,6 +194,7 @@ def local_path(uri: str) -> Path:
         path = Path(uri)
         if not path.exists():
             raise StorageError(f"{uri}: file not found")
+        _bytes_read[0] += path.stat().st_size if path.is_file() else 0
         return path
     bucket, key = split_s3(uri)
     if not key:
@@ -203,6 +204,7 @@ def local_path(uri: str) -> Path:
     if head is None:
         raise StorageError(f"{uri}: no such object")
     target = _cache_path(uri, bucket, key, head["ETag"].strip('"'))
+    _bytes_read[0] += int(head["ContentLength"])
     if target.is_file():
         return target
     # GET once and name the file by the ETag of the bytes received, so an object overwritten
@@ -214,10 +216,13 @@ def local_path(uri: str) -> Path:
     return target
 
 
+def local_file(folder: str | Path, name: str) -> Path:
+    """``local_path`` of the file ``name`` in ``folder`` (a local folder or an s3:// prefix)."""
+    return local_path(join(str(folder), name))
+
+
 def read_bytes(uri: str) -> bytes:
-    data = local_path(uri).read_bytes()
-    _bytes_read[0] += len(data)
-    return data
+    return local_path(uri).read_bytes()
 
 
 def list_files(uri: str, suffixes: tuple[str, ...] = ()) -> list[str]:
@@ -360,8 +365,9 @@ _bytes_read = [0]  # bytes returned by read_bytes / read_range since start or th
 
 
 def bytes_read(reset: bool = False) -> int:
-    """Bytes returned by ``read_bytes`` and ``read_range`` so far (``reset``: and start counting
-    again at 0): what a task read through alseg.storage."""
+    """Bytes a task took through alseg.storage so far (``reset``: and start counting again at
+    0): the whole size of every file asked for with ``local_path`` / ``read_bytes`` (a download
+    on S3) plus every ``read_range``."""
     total = _bytes_read[0]
     if reset:
         _bytes_read[0] = 0

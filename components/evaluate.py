@@ -10,7 +10,7 @@ def evaluate(
     round_index: int,
     run_name: str,
     experiment: str,
-    prepared: Input[Dataset],
+    prepared: str,
     model: Input[Model],
     labels: Input[Dataset],
     evaluation: Output[Dataset],
@@ -24,7 +24,7 @@ def evaluate(
         round_index: AL round.
         run_name: the experiment run's name (MLflow parent run tag).
         experiment: MLflow experiment name.
-        prepared: the prepared dataset folder.
+        prepared: the prepared dataset folder's URI (only the evaluation split is read).
         model: the round's model.
         labels: the oracle's folder (clicks and labelled pixels so far).
         evaluation: ``round_XX.json`` of this and every earlier round.
@@ -37,7 +37,7 @@ def evaluate(
     from alseg.stages import registry
 
     folders = {
-        "prepared": prepared.path, "model": model.path, "labels": labels.path,
+        "prepared": prepared, "model": model.path, "labels": labels.path,
         "history": history.path if history is not None else None,
     }  # fmt: skip
     summary = registry.call("evaluate", params, folders, evaluation.path, round_index)

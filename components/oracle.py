@@ -9,8 +9,8 @@ def oracle(
     params: str,
     round_index: int,
     queries: Input[Dataset],
-    prepared: Input[Dataset],
-    regions: Input[Dataset],
+    prepared: str,
+    regions: str,
     init: Input[Dataset],
     labels: Output[Dataset],
     previous_labels: Input[Dataset] = None,
@@ -21,8 +21,9 @@ def oracle(
         params: JSON of ``label``.
         round_index: AL round of the queries.
         queries: ``queries.parquet``.
-        prepared: the prepared dataset folder (ground truth).
-        regions: region maps + regions table.
+        prepared: the prepared dataset folder's URI (the labelled images' ground truth is
+            read, one image at a time).
+        regions: the regions folder's URI (its table; the labelled images' region maps).
         init: region costs and pool cost.
         labels: cumulative labels table + training targets + summary.
         previous_labels: the previous round's labels folder.
@@ -30,7 +31,7 @@ def oracle(
     from alseg.stages import registry
 
     folders = {
-        "queries": queries.path, "prepared": prepared.path, "regions": regions.path,
+        "queries": queries.path, "prepared": prepared, "regions": regions,
         "init": init.path,
         "previous_labels": previous_labels.path if previous_labels is not None else None,
     }  # fmt: skip

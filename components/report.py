@@ -11,8 +11,8 @@ def report(
     experiment: str,
     evaluation: Input[Dataset],
     labels: Input[Dataset],
-    prepared: Input[Dataset],
-    regions: Input[Dataset],
+    prepared: str,
+    regions: str,
     summary: Output[Dataset],
     table: Output[Markdown],
     page: Output[HTML],
@@ -25,8 +25,8 @@ def report(
         experiment: MLflow experiment name.
         evaluation: the last round's evaluation folder (holds every round).
         labels: the final labels folder.
-        prepared: the prepared dataset folder (images of the overlays).
-        regions: region maps (the queried regions of the overlays).
+        prepared: the prepared dataset folder's URI (the overlays' images are read by rows).
+        regions: the regions folder's URI (the overlays' region maps, by rows).
         summary: ``report.json``, ``report.md``, ``report.html``, ``curve.png``, ``config.yaml``.
         table: the Markdown table for the KFP UI.
         page: the self-contained HTML report for the KFP UI.
@@ -39,8 +39,8 @@ def report(
     from alseg.stages import registry
 
     folders = {
-        "evaluation": evaluation.path, "labels": labels.path, "prepared": prepared.path,
-        "regions": regions.path,
+        "evaluation": evaluation.path, "labels": labels.path, "prepared": prepared,
+        "regions": regions,
     }  # fmt: skip
     result = json.loads(registry.call("report", params, folders, summary.path, run_name=run_name))
     shutil.copy(Path(summary.path) / "report.md", table.path)

@@ -11,7 +11,7 @@ def select_queries(
     scores: Input[Dataset],
     init: Input[Dataset],
     labels: Input[Dataset],
-    regions: Input[Dataset],
+    regions: str,
     queries: Output[Dataset],
 ) -> str:
     """Take the best unlabelled regions until the round's click budget is spent.
@@ -22,12 +22,12 @@ def select_queries(
         scores: ``scores.parquet``.
         init: region costs.
         labels: the labels so far (never selected again).
-        regions: regions table.
+        regions: the regions folder's URI (only its regions table is read).
         queries: ``queries.parquet``.
     """
     from alseg.stages import registry
 
     folders = {
-        "scores": scores.path, "init": init.path, "labels": labels.path, "regions": regions.path,
+        "scores": scores.path, "init": init.path, "labels": labels.path, "regions": regions,
     }  # fmt: skip
     return registry.call("select", params, folders, queries.path, round_index)

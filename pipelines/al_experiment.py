@@ -63,26 +63,28 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
         params = step(configure(config=config, run_name=run_name), "configure").outputs
         name = params["run_name"]
         prepare_task = step(prepare(params=params["prepare"]), "prepare")
-        prepared, prepared_uri = prepare_task.outputs["prepared"], prepare_task.outputs["uri"]
-        regions_task = step(regions(params=params["regions"], prepared=prepared), "regions")
-        pool, pool_uri = regions_task.outputs["regions"], regions_task.outputs["uri"]
+        # later tasks take the prepared set and the regions by URI and read only what they use
+        # (KFP's launcher would download an input artifact whole)
+        prepared_uri = prepare_task.outputs["uri"]
+        regions_task = step(regions(params=params["regions"], prepared=prepared_uri), "regions")
+        pool_uri = regions_task.outputs["uri"]
         pseudo_params = {"pseudo": params["pseudo"]} if stage2 else {}
         plan = step(shard_plan(params=params["shard_plan"], prepared=prepared_uri,
                                regions=pool_uri, **pseudo_params), "shard_plan")  # fmt: skip
         init = step(
-            init_labels(params=params["init"], prepared=prepared, regions=pool), "init"
+            init_labels(params=params["init"], prepared=prepared_uri, regions=pool_uri), "init"
         ).outputs["init"]
         labels = step(
-            oracle(params=params["oracle"], round_index=0, queries=init, prepared=prepared,
-                   regions=pool, init=init),
+            oracle(params=params["oracle"], round_index=0, queries=init, prepared=prepared_uri,
+                   regions=pool_uri, init=init),
             "oracle", 0,
         ).outputs["labels"]  # fmt: skip
         model = history = None
         for r in range(rounds):
             warm = {"previous_model": model} if warm_start and model is not None else {}
             model = step(
-                train(params=params["train"], round_index=r, prepared=prepared, labels=labels,
-                      regions=pool, **warm),
+                train(params=params["train"], round_index=r, prepared=prepared_uri,
+                      labels=labels, regions=pool_uri, **warm),
                 "train", r,
             ).outputs["model"]  # fmt: skip
             reported = model
@@ -103,15 +105,15 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
                 pseudo_labels = step(merged, "merge_pseudo", r).outputs["pseudo_labels"]
                 warm = {"previous_model": model} if warm_start else {}
                 reported = step(
-                    train(params=params["train"], round_index=r, prepared=prepared,
+                    train(params=params["train"], round_index=r, prepared=prepared_uri,
                           labels=pseudo_labels, stage=2, **warm),
                     "train", r, "train stage 2",
                 ).outputs["model"]  # fmt: skip
             earlier = {"history": history} if history is not None else {}
             history = step(
                 evaluate(params=params["evaluate"], round_index=r, run_name=name,
-                         experiment=experiment, prepared=prepared, model=reported, labels=labels,
-                         **earlier),
+                         experiment=experiment, prepared=prepared_uri, model=reported,
+                         labels=labels, **earlier),
                 "evaluate", r,
             ).outputs["evaluation"]  # fmt: skip
             if r == rounds - 1:
@@ -129,17 +131,18 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
             scores = step(merged, "merge", r).outputs["scores"]
             queries = step(
                 select_queries(params=params["select"], round_index=r + 1, scores=scores,
-                               init=init, labels=labels, regions=pool),
+                               init=init, labels=labels, regions=pool_uri),
                 "select", r,
             ).outputs["queries"]  # fmt: skip
             labels = step(
                 oracle(params=params["oracle"], round_index=r + 1, queries=queries,
-                       prepared=prepared, regions=pool, init=init, previous_labels=labels),
+                       prepared=prepared_uri, regions=pool_uri, init=init,
+                       previous_labels=labels),
                 "oracle", r + 1,
             ).outputs["labels"]  # fmt: skip
         final = step(
             report(params=params["report"], run_name=name, experiment=experiment,
-                   evaluation=history, labels=labels, prepared=prepared, regions=pool),
+                   evaluation=history, labels=labels, prepared=prepared_uri, regions=pool_uri),
             "report",
         )  # fmt: skip
         return final.outputs["Output"]

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from alseg import oracle
+from alseg import oracle, storage
 from alseg.acquisition.policies import Policy, SelectPool
 from alseg.acquisition.select import (
     ScoreBatch,
@@ -43,7 +43,7 @@ from alseg.labels import (
 from alseg.stages import pixels
 from alseg.stages.common import read_json, round_seed, write_json
 from alseg.stages.regions import is_pixel_pool
-from alseg.storage import NpyRows, atomic_path
+from alseg.storage import NpyRows, atomic_path, local_file
 from alseg.tables import (
     buffered_batches,
     column_batches,
@@ -60,10 +60,11 @@ KEYS = ["image_index", "region_id"]
 STREAM_ROWS = 65536  # rows per record batch of the streamed select
 
 
-def _regions(regions_dir: Path, columns: list[str] | None = None) -> tuple[pa.Table, np.ndarray]:
-    """The regions table (only ``columns`` when given) and the memory-mapped region maps."""
-    table = read_table(regions_dir / "regions.parquet", "regions", columns)
-    return table, np.load(regions_dir / "train_regions.npy", mmap_mode="r")
+def _regions(regions: str | Path, columns: list[str] | None = None) -> tuple[pa.Table, NpyRows]:
+    """The regions table (only ``columns`` when given) and the region maps read by rows, of a
+    regions folder or s3:// prefix."""
+    table = read_table(local_file(regions, "regions.parquet"), "regions", columns)
+    return table, NpyRows(storage.join(str(regions), "train_regions.npy"))
 
 
 def annotate(label: LabelConfig, gt: np.ndarray, region_map: np.ndarray, n_regions: int,
@@ -73,15 +74,16 @@ def annotate(label: LabelConfig, gt: np.ndarray, region_map: np.ndarray, n_regio
                                    label.trim_kernel, label.void == "undefined")  # fmt: skip
 
 
-def region_costs(label: LabelConfig, prepared_dir: Path, regions_dir: Path) -> np.ndarray:
-    """Click cost of every region (regions-table order) under the label settings; dominant and
-    full labels are priced from the regions table (1 and its pixels), multi-class labels by
-    asking the annotator."""
-    table, maps = _regions(regions_dir, ["image_index", "n_pixels"])
+def region_costs(label: LabelConfig, prepared_dir: str | Path, table: pa.Table,
+                 maps: NpyRows) -> np.ndarray:  # fmt: skip
+    """Click cost of every region of the regions ``table`` (its order; ``image_index`` and
+    ``n_pixels`` columns) under the label settings; dominant and full labels are priced from
+    the table (1 and its pixels), multi-class labels by asking the annotator (ground truth and
+    region ``maps`` read one image at a time)."""
     if label.type != "multiclass":
         return oracle.click_costs(label.type, table["n_pixels"].to_numpy())
     data = PreparedDataset.open(prepared_dir)
-    gt = data.labels("train")
+    gt = data.rows("train_labels.npy")  # one image at a time, as the maps
     per_image = np.bincount(table["image_index"].to_numpy(), minlength=len(maps))
     return np.concatenate([
         annotate(label, gt[i], maps[i], int(per_image[i]), data.num_classes).cost
@@ -115,16 +117,15 @@ def run_init(
     ``budget.schedule[0]``) worth at random, or every region of ``budget.initial_images`` of
     the images."""
     use_system_memory_pool()  # freed table buffers go back (tables.py)
-    prepared_dir, regions_dir = Path(prepared_dir), Path(regions_dir)
-    table, maps = _regions(regions_dir, KEYS)
+    table, maps = _regions(regions_dir, [*KEYS, "n_pixels"])
     budget, label_type = params["budget"], params["label"]["type"]
     clicks = round_clicks(budget, 0, spent=0)
     if is_pixel_pool(regions_dir):  # every non-void pixel costs one click
-        costs = np.zeros(0, np.int32)
-        pool_cost = int(np.count_nonzero(np.asarray(maps) >= 0))
-        queries = pixels.initial_queries(maps, clicks, round_seed(params["seed"], 0))
+        costs, all_maps = np.zeros(0, np.int32), maps[:]
+        pool_cost = int(np.count_nonzero(all_maps >= 0))
+        queries = pixels.initial_queries(all_maps, clicks, round_seed(params["seed"], 0))
     else:
-        costs = region_costs(LabelConfig(**params["label"]), prepared_dir, regions_dir)
+        costs = region_costs(LabelConfig(**params["label"]), prepared_dir, table, maps)
         pool_cost = int(costs.sum())
         scores = random_scores(len(table), round_seed(params["seed"], 0))
         if budget.get("initial_images"):  # whole images (S4AL's initial set)
@@ -240,7 +241,7 @@ def run_select(
                 "eligible": len(scored)}  # fmt: skip
     streamed = None
     if policy.ranks_score:
-        folders = Path(regions_dir), Path(scores_dir), Path(init_dir)
+        folders = local_file(regions_dir, "regions.parquet"), Path(scores_dir), Path(init_dir)
         streamed = _streamed_select(policy, clicks, budget["overshoot"], labels, *folders)
     if streamed is not None:
         selection, offsets = streamed
@@ -255,7 +256,7 @@ def run_select(
                 "clicks": int(selection.costs.sum()), "eligible": selection.eligible}  # fmt: skip
     if policy.ranks_score:  # the streamed path read the labels' keys and costs only
         labels = read_table(labels_path, "labels")
-    table = pa.table(read_columns(Path(regions_dir) / "regions.parquet", "regions", KEYS))
+    table = pa.table(read_columns(local_file(regions_dir, "regions.parquet"), "regions", KEYS))
     statistics = _pool_statistics(table, Path(scores_dir))
     meta = read_json(Path(scores_dir) / "meta.json")
     costs = np.load(Path(init_dir) / "costs.npy")
@@ -287,7 +288,7 @@ class _NotInRowOrder(Exception):
 
 
 def _streamed_select(policy: Policy, clicks: int, overshoot: bool, labels: pa.Table,
-                     regions_dir: Path, scores_dir: Path,
+                     regions_table: Path, scores_dir: Path,
                      init_dir: Path) -> tuple[StreamedSelection, np.ndarray] | None:  # fmt: skip
     """``policy.select_stream`` over the scores table, its costs and labelled mask read batch by
     batch, and the regions' first rows per image (to name the picked rows); None when the
@@ -295,7 +296,7 @@ def _streamed_select(policy: Policy, clicks: int, overshoot: bool, labels: pa.Ta
 
     Held: the per-image first rows, the labelled rows (sorted) and the policy's candidates;
     every key is checked against its row (region id = row - first row of its image)."""
-    offsets = _image_offsets(regions_dir / "regions.parquet")
+    offsets = _image_offsets(regions_table)
     labelled = None if offsets is None else _rows_of(labels, offsets)
     costs = NpyRows(str(init_dir / "costs.npy"))  # ranged reads, one batch at a time
     if labelled is None or costs.shape != (int(offsets[-1]),):
@@ -403,22 +404,22 @@ def _label_rows(label_type: str, queries: pa.Table, dominant: np.ndarray,
     })  # fmt: skip
 
 
-def region_counts(regions_dir: Path, n_images: int) -> np.ndarray:
+def region_counts(regions_table: Path, n_images: int) -> np.ndarray:
     """Regions per image (n_images,) int64, from the regions table one row group at a time."""
     counts = np.zeros(n_images, np.int64)
-    for index in column_batches(regions_dir / "regions.parquet", "regions", "image_index"):
+    for index in column_batches(regions_table, "regions", "image_index"):
         counts += np.bincount(index, minlength=n_images)
     return counts
 
 
-def labelled_pixels(label_type: str, labels: pa.Table, regions_dir: Path,
+def labelled_pixels(label_type: str, labels: pa.Table, regions_table: Path,
                     target_pixels: int) -> int:  # fmt: skip
     """Training pixels that carry a label: every pixel of a region with a non-empty class set
     under multi-class labels (a partial label), else the ``target_pixels`` that are not
     ignored (``save_targets``' count)."""
     if label_type != "multiclass":
         return target_pixels
-    table = read_table(regions_dir / "regions.parquet", "regions", [*KEYS, "n_pixels"])
+    table = read_table(regions_table, "regions", [*KEYS, "n_pixels"])
     sizes = table["n_pixels"].to_numpy()[table_rows(table, labels)]
     has_classes = pc.list_value_length(labels["classes"]).to_numpy() > 0
     return int(sizes[has_classes].sum())
@@ -439,9 +440,10 @@ def run_oracle(
     start = time.perf_counter()
     label_type = params["label"]["type"]
     data = PreparedDataset.open(prepared_dir)
-    maps = NpyRows(str(Path(regions_dir) / "train_regions.npy"))  # one image at a time
-    per_image = region_counts(Path(regions_dir), len(maps))
-    gt = NpyRows(str(Path(prepared_dir) / "train_labels.npy"))
+    maps = NpyRows(storage.join(str(regions_dir), "train_regions.npy"))  # one image at a time
+    regions_table = local_file(regions_dir, "regions.parquet")
+    per_image = region_counts(regions_table, len(maps))
+    gt = data.rows("train_labels.npy")
     queries = read_table(Path(queries_dir) / "queries.parquet", "queries")
     previous = (
         read_table(Path(previous_labels_dir) / "labels.parquet", "labels")
@@ -473,7 +475,7 @@ def run_oracle(
         targets = iter_targets(label_type, labels, gt, maps)  # (K, H, W), one image at a time
         painted = save_targets(tmp / "targets.npy", targets, (len(target_images), *gt.shape[1:]))
         np.save(tmp / "target_images.npy", target_images)
-        summary["labelled_pixels"] = labelled_pixels(label_type, labels, Path(regions_dir), painted)
+        summary["labelled_pixels"] = labelled_pixels(label_type, labels, regions_table, painted)
         summary["seconds"] = round(time.perf_counter() - start, 2)
         write_json(tmp / "summary.json", summary)
     return summary

@@ -28,6 +28,7 @@ from alseg.labels import (
     labelled_class_counts_of,
     labelled_pixel_mask,
     num_outputs,
+    region_id_count,
     region_labels_of,
 )
 from alseg.metrics import ConfusionMatrix, al_curve_area, gini
@@ -35,7 +36,7 @@ from alseg.predict import predict_batches
 from alseg.progress import track_batches
 from alseg.stages import pixels
 from alseg.stages.common import read_json, resolve_device, round_seed, write_json
-from alseg.stages.shards import BatchPriors, merged_prior, region_id_count, shard_rows
+from alseg.stages.shards import BatchPriors, merged_prior, shard_rows
 from alseg.storage import atomic_path
 from alseg.tables import (
     SCHEMAS,
@@ -51,10 +52,12 @@ from alseg.trainers.base import unlabelled_stream
 from alseg.weights import named_weights
 
 
-def fully_labelled_images(labels_dir: Path, regions_dir: Path) -> np.ndarray:
-    """bool (N,): every region of the image is labelled (pixel pools: never)."""
-    table = read_table(regions_dir / "regions.parquet", "regions")
-    n_images = len(np.load(regions_dir / "train_regions.npy", mmap_mode="r"))
+def fully_labelled_images(labels_dir: Path, regions: str | Path) -> np.ndarray:
+    """bool (N,): every region of the image is labelled (pixel pools: never); ``regions`` a
+    folder or an s3:// prefix (its regions table and the header of its maps are read)."""
+    table = read_table(storage.local_path(storage.join(str(regions), "regions.parquet")),
+                       "regions", columns=["image_index"])  # fmt: skip
+    n_images = len(storage.NpyRows(storage.join(str(regions), "train_regions.npy")))
     labels = read_table(labels_dir / "labels.parquet", "labels")
     per_image = np.bincount(table["image_index"].to_numpy(), minlength=n_images)
     labelled = np.bincount(labels["image_index"].to_numpy(), minlength=n_images)
@@ -104,9 +107,9 @@ def run_train(
         raise ValueError(f"trainer '{name}' needs the regions folder (region maps)")
     region_labels = unlabelled = None
     if trainer.needs_region_labels:
-        region_labels = region_labels_of(labels_dir, Path(regions_dir), target_images, n_outputs)
+        region_labels = region_labels_of(labels_dir, regions_dir, target_images, n_outputs)
     if trainer.needs_unlabelled:
-        complete = fully_labelled_images(labels_dir, Path(regions_dir))
+        complete = fully_labelled_images(labels_dir, regions_dir)
         unlabelled = unlabelled_stream(data.images("train"), targets, target_images, complete)
     init_state = None
     if train_cfg.warm_start and previous_model_dir:

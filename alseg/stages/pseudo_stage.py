@@ -25,14 +25,13 @@ import torch
 
 from alseg import IGNORE, checkpoints, storage
 from alseg.config import LabelConfig, TrainConfig
-from alseg.labels import num_outputs, region_classes_of
+from alseg.labels import num_outputs, region_labels_of
 from alseg.predict import predict_batches
 from alseg.progress import track_batches
 from alseg.pseudo import prepare_features, pseudo_label_image
 from alseg.stages.common import read_json, resolve_device, write_json
-from alseg.stages.shards import pseudo_summary, region_id_count, shard_rows
+from alseg.stages.shards import pseudo_summary, shard_rows
 from alseg.storage import atomic_path
-from alseg.tables import read_table
 
 
 @torch.no_grad()
@@ -85,24 +84,20 @@ def run_pseudo(
     start = time.perf_counter()
     device = resolve_device(params["device"])
     train = TrainConfig(**params["train"])
-    prepared, regions_uri = str(prepared_dir), str(regions_dir)
+    prepared = str(prepared_dir)
     meta = json.loads(storage.read_bytes(storage.join(prepared, "meta.json")))
     num_classes = len(meta["classes"])
     model, sidecar = checkpoints.load_model(model_dir, device, checkpoints.outputs_for(num_classes))
     all_targets = np.load(Path(labels_dir) / "target_images.npy")
     rows = shard_rows(len(all_targets), train.eval_batch_size, shards, shard)
     target_images = all_targets[rows]
-    all_maps = storage.NpyRows(storage.join(regions_uri, "train_regions.npy"))
-    regions_meta = json.loads(storage.read_bytes(storage.join(regions_uri, "meta.json")))
     n_outputs = num_outputs(num_classes, LabelConfig(**params["label"]))
-    labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
-    classes = region_classes_of(labels, target_images, region_id_count(regions_meta, all_maps),
-                                n_outputs)  # fmt: skip
+    maps, classes = region_labels_of(labels_dir, regions_dir, target_images, n_outputs)
     head = sidecar["model"]
     temperature = head.get("temperature") if head.get("head") == "cosine" else None
     images = storage.NpyRows(storage.join(prepared, "train_images.npy")).take(target_images)
-    targets = pseudo_labels(model, images, all_maps.take(target_images), classes, temperature,
-                            train, device, train.eval_batch_size)  # fmt: skip
+    targets = pseudo_labels(model, images, maps, classes, temperature, train, device,
+                            train.eval_batch_size)  # fmt: skip
     gt = storage.NpyRows(storage.join(prepared, "train_labels.npy")).take(target_images)
     labelled = (targets != IGNORE) & (targets < num_classes)
     correct = labelled & (targets == gt)

@@ -122,4 +122,5 @@ def _write(out_dir: str | Path, maps: np.ndarray, table: pa.Table, meta: dict) -
 
 def is_pixel_pool(regions_dir: str | Path) -> bool:
     """True when the regions folder holds pixel regions (PixelPick)."""
-    return json.loads((Path(regions_dir) / "meta.json").read_text())["method"] == "pixel"
+    meta = storage.read_bytes(storage.join(str(regions_dir), "meta.json"))
+    return json.loads(meta)["method"] == "pixel"

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from alseg import storage
 from alseg.data.prepared import PreparedDataset
 from alseg.labels import labelled_class_counts_of, render_targets
 from alseg.metrics import al_curve_area, gini
@@ -116,12 +117,12 @@ def run_curve(report: dict) -> Curve:
                  np.array([100 * m["miou"] for m in report["rounds"]]))  # fmt: skip
 
 
-def overlay_panel(labels: pa.Table, image_index: int, data: PreparedDataset, maps: np.ndarray,
+def overlay_panel(labels: pa.Table, image_index: int, data: PreparedDataset, maps: storage.NpyRows,
                   point_radius: int) -> dict:  # fmt: skip
     """One overlay panel: image ``image_index`` with the regions of ``labels`` (one round)."""
     rows = labels.filter(pc.equal(labels["image_index"], image_index))
     label_type = rows["label_type"][0].as_py()
-    gt = data.labels("train")
+    gt = data.rows("train_labels.npy")
     painted = render_targets(label_type, rows, gt, maps)[0][0]
     region_ids = rows["region_id"].to_numpy()
     names = data.classes + ["undefined"]
@@ -133,7 +134,7 @@ def overlay_panel(labels: pa.Table, image_index: int, data: PreparedDataset, map
     texts = [(y, x, "+".join(names[c][:5] for c in class_lists[k]))
              for (y, x), k in zip(centres, several, strict=True)]  # fmt: skip
     colours = palette(data.num_classes)
-    shown = overlay(np.asarray(data.images("train")[image_index]), np.asarray(maps[image_index]),
+    shown = overlay(data.rows("train_images.npy")[image_index], np.asarray(maps[image_index]),
                     region_ids, painted, colours, point_radius=point_radius)  # fmt: skip
     used = {int(c) for c in np.unique(painted) if c < data.num_classes}
     used |= {c for k in several for c in class_lists[k] if c < data.num_classes}
@@ -145,7 +146,7 @@ def overlay_figures(labels: pa.Table, n_rounds: int, prepared_dir: str | Path,
                     regions_dir: str | Path) -> list[dict]:  # fmt: skip
     """Per round: {"round", "png", "caption"} of the busiest images' overlays."""
     data = PreparedDataset.open(prepared_dir)
-    maps = np.load(Path(regions_dir) / "train_regions.npy", mmap_mode="r")
+    maps = storage.NpyRows(storage.join(str(regions_dir), "train_regions.npy"))
     radius = max(1, min(data.image_size) // 64) if is_pixel_pool(regions_dir) else 0
     out = []
     for r in range(n_rounds):

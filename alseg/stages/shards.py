@@ -52,15 +52,6 @@ def pool_size(regions_uri: str) -> int:
     return len(storage.NpyRows(storage.join(regions_uri, "train_regions.npy")))
 
 
-def region_id_count(meta: dict, maps: storage.NpyRows) -> int:
-    """Width of the per-image region tables: max region id + 1 over the whole pool (from the
-    regions ``meta``; folders written before it recorded ``region_ids``: a scan of the maps)."""
-    if "region_ids" in meta:
-        return int(meta["region_ids"])
-    return max((int(maps[r : r + 64].max(initial=-1)) for r in range(0, len(maps), 64)),
-               default=-1) + 1  # fmt: skip
-
-
 def run_plan(params: dict, regions_uri: str) -> dict:
     """The shard plan: {"shards": [0 .. S-1], "count": S, "images": n}; reads the header of the
     region maps only (``regions_uri``: a local folder or an s3:// prefix)."""

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from alseg import storage
+from alseg import labels, storage
 from alseg.config import AcquisitionConfig, ConfigError, DataConfig, RegionConfig, parse_config
 from alseg.stages import labeling, model_stages, prepare, regions, shards
 from alseg.stages.common import read_json
@@ -146,5 +146,5 @@ def test_merge_rejects_a_missing_shard_and_scan_finds_region_ids(grid_pool, tmp_
         shards.run_merge({}, 0, [out / "shard1", out / "shard2"], tmp_path / "merged")
     meta = json.loads((tmp / "regions" / "meta.json").read_text())
     maps = storage.NpyRows(str(tmp / "regions" / "train_regions.npy"))
-    scanned = model_stages.region_id_count({}, maps)  # folders written before region_ids
+    scanned = labels.region_id_count({}, maps)  # folders written before region_ids
     assert scanned == meta["region_ids"] == 24  # (32 / 8) x (48 / 8) grid cells
