@@ -93,7 +93,7 @@ def bytes_moved(camvid: Path | None = None, shards: int = 4) -> dict:
     with tempfile.TemporaryDirectory(prefix="alseg-bytes-") as name:
         root = Path(name)
         tasks = Tasks(cfg, root)
-        tasks.run("prepare", "prepared", {})
+        registry.call("prepare", stage_params(cfg, "prepare"), {}, str(root / "prepared"))
         tasks.run("regions", "regions", {"prepared": "prepared"})
         pool = {"prepared": "prepared", "regions": "regions"}
         tasks.run("init", "init", pool)

@@ -200,7 +200,7 @@ class _S4ALRun:
             student, teacher, labelled, cfg, s)  # fmt: skip
         self.generator, self.stream = generator, unlabelled
         self.labelled_batches = labelled.batches(cfg.batch_size, generator)
-        self.u = s.unlabelled_batch_size or max(2, cfg.batch_size // 2)
+        self.u = s.unlabelled_batch_size or max(2, cfg.batch_size)  # the paper: 4 + 4
         has_stream = unlabelled is not None and len(unlabelled) > 0
         self.unlabelled_batches = (_batches(len(unlabelled), self.u, generator) if has_stream
                                    else None)  # fmt: skip
