@@ -13,7 +13,10 @@ from collections.abc import Callable
 import torch
 
 AGGREGATIONS: tuple[str, ...] = ("mean", "max", "p95")
-_FIRST_BITS, _LATER_BITS = 7, 4  # p95 radix select: key bits read by the first / later levels
+_FIRST_BITS, _SECOND_BITS = (5, 9), 7  # p95 radix select: key bits read by the first two
+# levels; the first: log2 of the values per segment less 2, within these bounds
+_SECOND_BITS_MIN = 4  # fewer key bits left after level 1: the kept values refine them
+_LATER_BITS, _MAX_BITS = 4, 10  # later levels: between these, by the values left
 _SORTED_ENOUGH = 1  # p95: sort once at most this many values per segment are left
 
 
@@ -137,15 +140,16 @@ def segment_rank_values(
     Exact, without sorting every value (a radix select): the values' order-preserving integer
     keys (``_radix_keys``) are read a few bits at a time from the highest bit in which the
     values differ; per level one bincount over (segment, digit) finds the digit that holds each
-    segment's rank-th value and only those values are kept (``_radix_level``); the few left are
-    sorted (``_sorted_rank_values``).
+    segment's rank-th value and only those values are kept (``_first_levels``: two levels over
+    every value before any is dropped, then ``_radix_level`` on the few kept); the few left
+    are sorted (``_sorted_rank_values``).
     """
     target = torch.where(counts > 0, rank - 1, -1)  # 0-based; -1 keeps nothing
     span = _key_span(vals)
     if span is None:  # NaN among the values: sort them all
         return _sorted_rank_values(vals, seg, counts, target)
     seg = seg.to(_radix_keys(vals[:1], span[1]).dtype)
-    level = _radix_level(vals, seg, counts.numel(), target, span[0], _FIRST_BITS, span[1])
+    level = _first_levels(vals, seg, counts.numel(), target, span[0], span[1])
     return _refined_rank_values(*level, counts.numel(), span[1])
 
 
@@ -159,18 +163,85 @@ def _radix_keys(vals: torch.Tensor, non_negative: bool) -> torch.Tensor:
     return bits ^ ((bits >> (8 * vals.element_size() - 1)) | torch.iinfo(bits.dtype).min)
 
 
-def _key_span(vals: torch.Tensor) -> tuple[int, bool] | None:
+def _key_span(vals: torch.Tensor, bounds: tuple | None = None) -> tuple[int, bool] | None:
     """(number of low key bits in which the values may differ, all values >= 0); None when a
-    value is NaN."""
+    value is NaN. ``bounds``: (lo, hi) 0-d tensors with lo = min(vals) and hi >= max(vals)
+    (NaN if a value is NaN), known to the caller: no pass over the values."""
     if not vals.numel():
         return 0, True
-    lo, hi = torch.aminmax(vals.reshape(-1))
+    # amin and amax: aminmax copies a strided tensor first, and is slower even when it is not
+    lo, hi = (vals.amin(), vals.amax()) if bounds is None else bounds
     if bool(torch.isnan(lo) | torch.isnan(hi)):
         return None
     non_negative = bool(lo >= 0)
     mask = (1 << 8 * vals.element_size() - (1 if non_negative else 0)) - 1
-    lo_key, hi_key = (int(_radix_keys(v.reshape(1), non_negative)) & mask for v in (lo, hi))
+    lo_key, hi_key = (int(_radix_keys(v.reshape(1).to(vals.dtype), non_negative)) & mask
+                      for v in (lo, hi))  # fmt: skip
     return (lo_key ^ hi_key).bit_length(), non_negative
+
+
+def _first_levels(vals: torch.Tensor, seg: torch.Tensor, n_seg: int, target: torch.Tensor,
+                  shift: int, non_negative: bool,
+                  scratch: dict | None = None) -> tuple:  # fmt: skip
+    """The first two radix levels (``_FIRST_BITS``, then up to ``_SECOND_BITS`` key bits) over
+    every value, then only the values in both chosen digits are kept: -> as ``_radix_level``
+    (vals and seg of one shape, vals may be strided; values and segments kept flat). When
+    level 1's digits hold under 1 value in 16, those are kept without level 2.
+    Level 2 needs no compaction: a table over level 1's (segment, digit) cells maps each
+    segment's chosen cell to the segment's row of level 2 and every other cell to a spare row.
+    ``scratch`` (a dict, empty at first) keeps per-pixel buffers and seg << bits between calls
+    on the same segments."""
+    first = (vals.numel() // max(n_seg, 1)).bit_length() - 2
+    first = min(max(first, _FIRST_BITS[0]), _FIRST_BITS[1])  # a table of P / 4 .. P / 2 cells
+    if shift <= first:  # one level reads every bit
+        return _radix_level(vals.reshape(-1), seg.reshape(-1), n_seg, target, shift, shift,
+                            non_negative)  # fmt: skip
+    keys = _radix_keys(vals, non_negative)
+    shift -= first
+    if scratch is None:  # one call: seg << first is made in the add
+        scratch = {"cells": None, "cells2": None, "digits": None}
+        cells = torch.bitwise_right_shift(keys, shift).bitwise_and_((1 << first) - 1)
+        cells.add_(seg, alpha=1 << first)
+    else:  # calls on the same segments: seg << first and the buffers are kept
+        if "seg_cells" not in scratch:
+            scratch.update(seg_cells=seg << first, cells=torch.empty_like(seg),
+                           cells2=torch.empty_like(seg), digits=torch.empty_like(seg))  # fmt: skip
+        cells = torch.bitwise_right_shift(keys, shift, out=scratch["cells"])
+        cells.bitwise_and_((1 << first) - 1).add_(scratch["seg_cells"])
+    chosen, counts, target = _target_digits(cells.view(-1), n_seg, 1 << first, target)
+    rows = torch.arange(n_seg, device=vals.device)
+    if shift <= _SECOND_BITS_MIN or int(counts.sum()) * 16 <= cells.numel():  # no level 2
+        hit = torch.zeros(n_seg << first, dtype=torch.bool, device=vals.device)
+        hit[(rows << first) + chosen] = True
+        keep = _flat_nonzero(hit.index_select(0, cells.view(-1)), counts)
+        return torch.take(vals, keep), torch.take(seg, keep), counts, target, shift
+    bits = min(_SECOND_BITS, shift)
+    shift -= bits
+    to_row = torch.full((n_seg << first,), n_seg << bits, dtype=seg.dtype, device=vals.device)
+    to_row[(rows << first) + chosen] = (rows << bits).to(seg.dtype)
+    out = None if scratch["cells2"] is None else scratch["cells2"].view(-1)
+    cells2 = torch.index_select(to_row, 0, cells.view(-1), out=out).view(cells.shape)
+    digits = torch.bitwise_right_shift(keys, shift, out=scratch["digits"])
+    cells2.add_(digits.bitwise_and_((1 << bits) - 1))
+    cells2 = cells2.view(-1)
+    chosen, counts, target = _target_digits(cells2, n_seg, 1 << bits, target, spare=True)
+    hit = torch.zeros((n_seg + 1) << bits, dtype=torch.bool, device=vals.device)
+    hit[(rows << bits) + chosen] = True
+    keep = _flat_nonzero(hit.index_select(0, cells2), counts)
+    return torch.take(vals, keep), torch.take(seg, keep), counts, target, shift
+
+
+def _target_digits(cells: torch.Tensor, n_seg: int, digits: int, target: torch.Tensor,
+                   spare: bool = False) -> tuple:  # fmt: skip
+    """Per segment, the digit of cells = segment * digits + digit (a spare row n_seg when
+    ``spare``, not counted) that holds its 0-based ``target`` -> (chosen digit (S,), values in
+    it (S,), target within them (S,))."""
+    below = torch.bincount(cells, minlength=(n_seg + spare) * digits)[: n_seg * digits]
+    below = below.view(n_seg, digits).cumsum_(1)
+    chosen = torch.searchsorted(below, target.unsqueeze(1), right=True)  # (S, 1)
+    earlier = torch.where(chosen > 0, below.gather(1, (chosen - 1).clamp_min(0)), 0)
+    counts = below.gather(1, chosen.clamp_max(digits - 1)) - earlier
+    return chosen.squeeze(1), counts.squeeze(1), target - earlier.squeeze(1)
 
 
 def _radix_level(vals: torch.Tensor, seg: torch.Tensor, n_seg: int, target: torch.Tensor,
@@ -184,25 +255,45 @@ def _radix_level(vals: torch.Tensor, seg: torch.Tensor, n_seg: int, target: torc
     digits = 1 << bits
     keys = _radix_keys(vals, non_negative)
     cells = (keys >> shift).bitwise_and_(digits - 1).add_(seg, alpha=digits).view(-1)
-    below = torch.bincount(cells, minlength=n_seg * digits).view(n_seg, -1).cumsum_(1)
-    chosen = (below <= target.unsqueeze(1)).sum(1, keepdim=True)  # (S, 1): digit of target
-    earlier = torch.where(chosen > 0, below.gather(1, (chosen - 1).clamp_min(0)), 0)
-    counts = (below.gather(1, chosen.clamp_max(digits - 1)) - earlier).squeeze(1)
+    chosen, counts, target = _target_digits(cells, n_seg, digits, target)
     hit = torch.zeros(n_seg * digits, dtype=torch.bool, device=vals.device)
-    hit[torch.arange(n_seg, device=vals.device) * digits + chosen.squeeze(1)] = True
-    keep = torch.nonzero(hit.index_select(0, cells)).squeeze(1)
-    kept = torch.take(vals, keep), torch.take(seg, keep)
-    return (*kept, counts, target - earlier.squeeze(1), shift)
+    hit[torch.arange(n_seg, device=vals.device) * digits + chosen] = True
+    keep = _flat_nonzero(hit.index_select(0, cells), counts)
+    return torch.take(vals, keep), torch.take(seg, keep), counts, target, shift
+
+
+def _flat_nonzero(mask: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Indices of the True entries of a flat bool ``mask``, ascending (as torch.nonzero), of
+    which there are counts.sum(). On CPU a sparse mask (under 1 in 16) is read 8 entries at a
+    time as int64 words first: nonzero of the words, then of the entries of the few words
+    that hold a True."""
+    whole = mask.numel() // 8 * 8
+    if (mask.device.type != "cpu" or whole < 64 or mask.storage_offset() % 8
+            or int(counts.sum()) * 16 > whole):  # fmt: skip
+        return torch.nonzero(mask).squeeze(1)
+    words = torch.nonzero(mask[:whole].view(torch.int64)).squeeze(1)
+    entries = (words.unsqueeze(1) * 8 + torch.arange(8, device=mask.device)).view(-1)
+    found = entries.take(torch.nonzero(mask.take(entries)).squeeze(1))
+    if whole == mask.numel():
+        return found
+    return torch.cat((found, torch.nonzero(mask[whole:]).squeeze(1) + whole))
 
 
 def _refined_rank_values(vals: torch.Tensor, seg: torch.Tensor, counts: torch.Tensor,
                          target: torch.Tensor, shift: int, n_seg: int,
                          non_negative: bool) -> torch.Tensor:  # fmt: skip
-    """Finish ``segment_rank_values`` after its first ``_radix_level``: more levels while many
-    values and key bits are left, then sort what is left."""
+    """Finish ``segment_rank_values`` after ``_first_levels``: more levels while many values
+    and key bits are left (each reads about log2 of the values left per segment: the bincount
+    table stays within twice the values' size); then, once every key bit is read, a segment's
+    values left are equal and any of them is its value, else what is left is sorted."""
     while shift and vals.numel() > _SORTED_ENOUGH * n_seg:
-        vals, seg, counts, target, shift = _radix_level(vals, seg, n_seg, target, shift,
-                                                        _LATER_BITS, non_negative)  # fmt: skip
+        bits = min(_MAX_BITS, max(_LATER_BITS, (vals.numel() // n_seg).bit_length()))
+        vals, seg, counts, target, shift = _radix_level(vals, seg, n_seg, target, shift, bits,
+                                                        non_negative)  # fmt: skip
+    if not shift and (not non_negative or not bool((vals.view(seg.dtype) < 0).any())):
+        # every key bit read: a segment's values left are all the same (no -0 beside +0)
+        out = torch.full(counts.shape, float("nan"), dtype=vals.dtype, device=vals.device)
+        return out.index_put_((seg.long(),), vals)
     return _sorted_rank_values(vals, seg, counts, target)
 
 
@@ -350,38 +441,40 @@ def region_planes_p95(
     plane: Callable[[int], torch.Tensor], k: int, regions: torch.Tensor, n_regions: int
 ) -> torch.Tensor:
     """Nearest-rank p95 (as ``aggregate_regions``) per region of k planes of values >= 0:
-    plane(c) -> (B, ...) float with H W values per image, made when needed (so a plane derived
-    from the input stays in cache); regions (B, H, W), -1 = no region -> (B, n_regions, k)
-    float32. The first radix level (``segment_rank_values``) runs plane by plane on shared
-    (image, region) segments, the rest on the kept values of all planes together."""
-    first = plane(0)
-    b = first.shape[0]
-    ids = region_row_ids(regions, (b, *regions.shape[1:]), n_regions, first.device)
+    plane(c) -> (B, ...) float with H W values per image (any strides), made when needed (so a
+    plane derived from the input stays in cache), or (values, (lo, hi)) with 0-d tensors
+    lo = min(values), hi >= max(values) (NaN if a value is NaN); regions (B, H, W), -1 = no
+    region -> (B, n_regions, k) float32. The first two radix levels (``_first_levels``) run
+    plane by plane on shared (image, region) segments, the rest on the kept values of all
+    planes together."""
+    first = _plane_and_bounds(plane(0))
+    b, device = first[0].shape[0], first[0].device
+    ids = region_row_ids(regions, (b, *regions.shape[1:]), n_regions, device)
     cols = n_regions + 1
     n_seg = b * cols
-    seg = ids + torch.arange(b, device=first.device).view(b, 1) * cols  # (B, H W)
+    seg = ids + torch.arange(b, device=device).view(b, 1) * cols  # (B, H W)
     counts = torch.bincount(seg.view(-1), minlength=n_seg)
     target = torch.where(counts > 0, (95 * counts + 99) // 100 - 1, -1)
-    seg32 = seg.int()
-    out = torch.full((k, n_seg), float("nan"), device=first.device)
+    seg32, scratch = seg.int(), {}  # scratch: buffers shared by the planes
+    out = torch.full((k, n_seg), float("nan"), device=device)
     kept, shift = [], 0
     for c in range(k):
-        values = (first if c == 0 else plane(c)).float().reshape(b, -1).contiguous()
-        span = _key_span(values)
+        values, bounds = first if c == 0 else _plane_and_bounds(plane(c))
+        values = values.float().reshape(b, -1)  # a view where the layout allows it
+        span = _key_span(values, bounds)
         if span is None:  # NaN among the values: sort this plane
-            out[c] = _sorted_rank_values(values.view(-1), seg.view(-1), counts, target)
+            out[c] = _sorted_rank_values(values.reshape(-1), seg.view(-1), counts, target)
             continue
         if not span[1]:
             raise ValueError(f"plane {c} has values < 0; region_planes_p95 reads values >= 0")
-        *level, next_shift = _radix_level(values, seg32, n_seg, target, span[0], _FIRST_BITS,
-                                          True)  # fmt: skip
+        *level, next_shift = _first_levels(values, seg32, n_seg, target, span[0], True, scratch)
         level[1] = level[1] + c * n_seg
         kept.append((c, level))
         shift = max(shift, next_shift)  # a plane's values share the bits above its own shift
     if kept:
-        rows = torch.tensor([c for c, _ in kept], device=first.device)
+        rows = torch.tensor([c for c, _ in kept], device=device)
         parts = [torch.cat(x) for x in zip(*(level for _, level in kept), strict=True)]
-        counts = torch.zeros(k, n_seg, dtype=torch.long, device=first.device)
+        counts = torch.zeros(k, n_seg, dtype=torch.long, device=device)
         target = torch.full_like(counts, -1)  # planes not kept: no values in the refinement
         counts.index_copy_(0, rows, parts[2].view(-1, n_seg))
         target.index_copy_(0, rows, parts[3].view(-1, n_seg))
@@ -389,3 +482,8 @@ def region_planes_p95(
                                        shift, k * n_seg, True)  # fmt: skip
         out[rows] = refined.view(k, n_seg)[rows].to(out.dtype)
     return out.view(k, b, cols)[..., :n_regions].permute(1, 2, 0).contiguous()
+
+
+def _plane_and_bounds(made: torch.Tensor | tuple) -> tuple:
+    """A plane as ``region_planes_p95`` is given it -> (values, bounds or None)."""
+    return made if isinstance(made, tuple) else (made, None)

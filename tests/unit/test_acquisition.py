@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 
+from alseg.acquisition import aggregate
 from alseg.acquisition.aggregate import (
     AGGREGATIONS,
+    _flat_nonzero,
+    _target_digits,
     aggregate_regions,
     region_class_histogram,
     region_means,
@@ -220,6 +224,96 @@ def test_p95_of_large_regions_reads_several_radix_levels() -> None:
     out = aggregate_regions(vals.view(1, 1, -1), ids.view(1, 1, -1), 2, "p95")
     expected = [v.sort().values[4749].item() for v in vals.view(2, 5000)]
     assert out.view(-1).tolist() == expected
+
+
+def test_flat_nonzero_hand_case() -> None:
+    # 203 entries (25 whole int64 words + 3 left over), True at 8 of them: under 1 in 16, so
+    # read word by word first; the same mask said to hold many Trues takes plain nonzero
+    mask = torch.zeros(203, dtype=torch.bool)
+    where = [0, 9, 10, 63, 64, 199, 200, 202]
+    mask[where] = True
+    assert _flat_nonzero(mask, torch.tensor([8])).tolist() == where
+    assert _flat_nonzero(mask, torch.tensor([100])).tolist() == where
+    assert _flat_nonzero(mask[1:], torch.tensor([7])).tolist() == [w - 1 for w in where[1:]]
+    assert _flat_nonzero(torch.zeros(80, dtype=torch.bool), torch.tensor([0])).numel() == 0
+
+
+def test_target_digits_hand_case() -> None:
+    # 2 segments x 4 digits, cells = segment * 4 + digit, 8..11 = spare row (not counted):
+    #   segment 0: digits 0, 1, 1, 3 -> counts 1 2 0 1, cumulative 1 3 3 4; 0-based target 2
+    #     lies in digit 1 (1 value below it, 2 in it) -> target 1 within the digit;
+    #   segment 1: digits 2, 2 -> cumulative 0 0 2 2; target 0 -> digit 2, 2 values, target 0
+    cells = torch.tensor([0, 1, 1, 3, 6, 6, 8, 11, 9], dtype=torch.int32)
+    chosen, counts, target = _target_digits(cells, 2, 4, torch.tensor([2, 0]), spare=True)
+    assert chosen.tolist() == [1, 2] and counts.tolist() == [2, 2] and target.tolist() == [1, 0]
+    chosen, counts, target = _target_digits(cells[:6], 2, 4, torch.tensor([3, -1]))
+    assert chosen.tolist() == [3, 0] and counts.tolist() == [1, 0] and target.tolist() == [0, -1]
+
+
+def _sorted_p95(values: torch.Tensor, regions: torch.Tensor, n_regions: int) -> torch.Tensor:
+    """Reference: per image and region, sort the values, take 1-based rank ceil(0.95 n)."""
+    out = torch.full((values.shape[0], n_regions), NAN, dtype=values.dtype)
+    for b in range(values.shape[0]):
+        for r in range(n_regions):
+            v = values[b][regions[b] == r].sort().values
+            if v.numel():
+                out[b, r] = v[math.ceil(0.95 * v.numel()) - 1]
+    return out
+
+
+def _with_bounds(values: torch.Tensor, c: int) -> tuple:
+    """Channel c of values (B, K, H, W) with its (min, max), as a plane of region_planes_p95."""
+    return values[:, c], (values[:, c].min(), values[:, c].max())
+
+
+def _uneven_regions(g: torch.Generator, shape: tuple[int, int, int], n: int) -> torch.Tensor:
+    """Region maps with sizes from a few pixels to most of the image, pixels of region -1 and
+    empty regions: ids drawn with skewed weights, ids 2 and n - 1 never drawn."""
+    weights = torch.rand(n, generator=g) ** 6 + 1e-3
+    weights[[2, n - 1]] = 0
+    ids = torch.multinomial(weights, shape[0] * shape[1] * shape[2], True, generator=g)
+    ids = ids.view(shape)
+    ids[:, 0, :5] = -1
+    return ids
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_p95_equals_sorted_reference(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # random values with ties, empty regions, uneven sizes, pixels outside every region, over
+    # spans that take each radix path: one level (keys differing in 7 bits), level 1 alone
+    # (spread values), level 2 over every value (values bunched near one point), more levels
+    g = torch.Generator().manual_seed(seed)
+    shape, n = (3, 40, 50), 12
+    regions = _uneven_regions(g, shape, n)
+    spread = torch.rand(shape, generator=g)
+    bunched = 0.3 + torch.rand(shape, generator=g) * 1e-5
+    bunched[0, 5, :3] = 1e-20  # an outlier widens the key span
+    planes = {
+        "few": 1 + torch.randint(0, 100, shape, generator=g) * 2.0**-23,  # keys: 7 low bits
+        "ties": torch.randint(0, 50, shape, generator=g).float() * 1e-3,
+        "spread": spread,
+        "bunched": bunched,
+        "binades": torch.exp(-40 * torch.rand(shape, generator=g)),
+        "signed": torch.randn(shape, generator=g) * 3,
+    }
+    levels = []
+    target_digits = aggregate._target_digits
+    monkeypatch.setattr(aggregate, "_target_digits",
+                        lambda *a, **k: levels.append(k.get("spare", False)) or
+                        target_digits(*a, **k))  # fmt: skip
+    for name, values in planes.items():
+        expected = _sorted_p95(values, regions, n)
+        out = aggregate_regions(values, regions, n, "p95")
+        assert torch.equal(out.isnan(), expected.isnan()), name
+        assert torch.equal(out.nan_to_num(7.0), expected.nan_to_num(7.0)), name
+        stacked = torch.stack([values, values.flip(-1)], 1)  # (B, 2, H, W): 2 channels
+        vectors = region_vectors(stacked, regions, n, "p95")
+        reference = torch.stack([expected, _sorted_p95(values.flip(-1), regions, n)], -1)
+        assert torch.equal(vectors.nan_to_num(7.0), reference.nan_to_num(7.0)), name
+        if name != "signed":  # the planes path, with the bounds given
+            planes_out = region_planes_p95(partial(_with_bounds, stacked), 2, regions, n)
+            assert torch.equal(planes_out.nan_to_num(7.0), reference.nan_to_num(7.0)), name
+    assert True in levels and False in levels  # level 2 over every value ran, level 1 alone too
 
 
 def test_aggregate_all_pixels_unassigned() -> None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from alseg.acquisition.oreal import (
+    binary_entropy,
     items_per_class,
     labelled_class_counts,
     oreal_select,
@@ -104,6 +105,32 @@ def test_region_p95_ovr_entropy_of_peaked_probabilities() -> None:
     pix = -(p * np.log(p + 1e-7) + (1 - p) * np.log(1 - p + 1e-7))
     expected = _slow_region_scores(pix, regions.numpy(), 2, "p95")
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_region_p95_ovr_entropy_bit_for_bit() -> None:
+    # H_c of the sorted nearest-rank p95 of q = min(p, 1 - p), equal to the last bit: classes
+    # whose p never exceeds 1/2 (read in place) beside classes above 1/2 somewhere (q made),
+    # empty regions and pixels outside every region
+    gen = torch.Generator().manual_seed(5)
+    logits = torch.randn(3, 6, 16, 18, generator=gen)
+    logits[:, :2] *= 9  # classes 0, 1 peaked: p above 1/2 at many pixels
+    logits[:, 2:] *= 0.3  # classes 2..5 near one another: each below 1/2
+    probs = logits.softmax(dim=1)
+    assert (probs[:, 2:].amax() <= 0.5) and (probs[:, :2].amax() > 0.5)
+    regions = torch.randint(-1, 7, (3, 16, 18), generator=gen)
+    regions[regions == 4] = 5  # region 4 empty, 7 never drawn
+    out = region_ovr_scores(probs, regions, 8, how="p95")
+    q = torch.minimum(probs, 1.0 - probs)
+    expected = torch.full((3, 8, 6), float("nan"))
+    for b in range(3):
+        for r in range(8):
+            mask = regions[b] == r
+            if mask.any():
+                v = q[b][:, mask].sort(dim=1).values  # (C, n)
+                expected[b, r] = v[:, math.ceil(0.95 * v.shape[1]) - 1]
+    expected = binary_entropy(expected)
+    assert torch.equal(out.isnan(), expected.isnan())
+    assert torch.equal(out.nan_to_num(7.0), expected.nan_to_num(7.0))
 
 
 def test_region_ovr_scores_guards() -> None:
