@@ -156,10 +156,11 @@ def bench_train(
 
 
 def bench_s4al(images: np.ndarray, labels: np.ndarray, num_classes: int, batch: int,
-               steps: int) -> dict:  # fmt: skip
+               steps: int, repeats: int = 3) -> dict:  # fmt: skip
     """Seconds per labelled batch of the S4AL trainer (student on the labelled batch, teacher +
     student on an unlabelled one, balanced ClassMix on from the start) over the supervised
-    trainer's, same model and batch (issue #14: at most 2.2x)."""
+    trainer's, same model and batch (issue #14: at most 2.2x): ``repeats`` pairs of trainings
+    of ``steps`` steps, the first of each pair alternating; the median of the pair ratios."""
     from alseg.trainers.base import unlabelled_stream
 
     targets = np.asarray(labels[: batch * 2])
@@ -167,16 +168,21 @@ def bench_s4al(images: np.ndarray, labels: np.ndarray, num_classes: int, batch: 
     complete = np.zeros(len(images), bool)
     complete[labelled] = True
     stream = unlabelled_stream(images, targets, labelled, complete)
-    seconds = {}
-    for trainer, extra in (("supervised", {}),
-                           ("s4al", {"s4al": {"warmup_fraction": 0.0, "replay_size": batch,
-                                              "balanced_start_fraction": 0.0}})):  # fmt: skip
-        cfg = TrainConfig(iterations=steps, batch_size=batch, trainer=trainer, **extra)
-        _, stats = train_model(images, targets, labelled, num_classes, ModelConfig(), cfg, seed=0,
-                               device="cpu", log_every=0, unlabelled=stream)  # fmt: skip
-        seconds[trainer] = stats["seconds_per_step"]
-    return {"supervised_step_s": seconds["supervised"], "s4al_step_s": seconds["s4al"],
-            "s4al_over_supervised": seconds["s4al"] / seconds["supervised"]}  # fmt: skip
+    settings = {"supervised": {},
+                "s4al": {"s4al": {"warmup_fraction": 0.0, "replay_size": batch,
+                                  "balanced_start_fraction": 0.0}}}  # fmt: skip
+    seconds: dict[str, list[float]] = {"supervised": [], "s4al": []}
+    for repeat in range(repeats):
+        for trainer in sorted(settings, reverse=repeat % 2 == 1):
+            cfg = TrainConfig(iterations=steps, batch_size=batch, trainer=trainer,
+                              **settings[trainer])  # fmt: skip
+            _, stats = train_model(images, targets, labelled, num_classes, ModelConfig(), cfg, 0,
+                                   device="cpu", log_every=0, unlabelled=stream)  # fmt: skip
+            seconds[trainer].append(stats["seconds_per_step"])
+    ratios = [t / s for t, s in zip(seconds["s4al"], seconds["supervised"], strict=True)]
+    return {"supervised_step_s": float(np.median(seconds["supervised"])),
+            "s4al_step_s": float(np.median(seconds["s4al"])),
+            "s4al_over_supervised": float(np.median(ratios))}  # fmt: skip
 
 
 def bench_pipeline(config: Path, runs_dir: Path) -> dict:
