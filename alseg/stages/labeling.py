@@ -46,6 +46,7 @@ from alseg.stages.regions import is_pixel_pool
 from alseg.storage import NpyRows, atomic_path, local_file
 from alseg.tables import (
     buffered_batches,
+    check_table,
     column_batches,
     empty_table,
     queries_table,
@@ -302,6 +303,7 @@ def _streamed_select(policy: Policy, clicks: int, overshoot: bool, labels: pa.Ta
     if labelled is None or costs.shape != (int(offsets[-1]),):
         return None
     path = scores_dir / "scores.parquet"
+    check_table(path, "scores")  # every column, from the footer: the wrong table fails here
 
     def batches() -> Iterator[ScoreBatch]:
         start = 0
