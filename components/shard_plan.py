@@ -6,7 +6,8 @@ from components import image
 @dsl.component(base_image=image("shard_plan"), install_kfp_package=False)
 def shard_plan(params: str, prepared: str, regions: str, pseudo: str = "") -> list:
     """The pool's shards, the ParallelFor's items: for s = 0 .. S-1, ``{"index": s, "count": S,
-    "params", "pseudo", "prepared", "regions"}`` (the score and pseudo tasks' parameters).
+    "score", "pseudo", "prepared", "regions"}`` (the parameters of the score and pseudo tasks:
+    their params under their stage's name, and the two URIs).
 
     One ``list`` output of self-contained items: kfp.local resolves a ParallelFor's items from
     a task's ``Output`` only (not a NamedTuple field), and it replaces every task-output
@@ -25,5 +26,5 @@ def shard_plan(params: str, prepared: str, regions: str, pseudo: str = "") -> li
     from alseg.stages.shards import run_plan
 
     plan = json.loads(run_stage("shard plan", run_plan, json.loads(params), regions))
-    return [{"index": s, "count": plan["count"], "params": params, "pseudo": pseudo,
+    return [{"index": s, "count": plan["count"], "score": params, "pseudo": pseudo,
              "prepared": prepared, "regions": regions} for s in plan["shards"]]  # fmt: skip

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from kfp import dsl
 
 from alseg.config import ExperimentConfig, pipeline_config_json, structure
+from alseg.stages.registry import STAGES
 from components import images_description
 from components.configure import configure
 from components.evaluate import evaluate
@@ -79,6 +80,20 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
                    regions=pool_uri, init=init),
             "oracle", 0,
         ).outputs["labels"]  # fmt: skip
+
+        def over_shards(component: Callable, stage: str, r: int, **artifacts) -> dsl.Collected:
+            """One ``stage`` task per shard plan item, gathered for a merge. An item carries
+            all of its task's parameters (the stage's params under its name): kfp.local replaces
+            a loop's task-output parameters by the loop item."""
+            with dsl.ParallelFor(plan.output) as shard:
+                task = step(
+                    component(params=getattr(shard, stage),
+                              round_index=r, shard=shard, prepared=shard.prepared,
+                              regions=shard.regions, **artifacts),
+                    stage, r,
+                )  # fmt: skip
+            return dsl.Collected(task.outputs[STAGES[stage].output])
+
         model = history = None
         for r in range(rounds):
             warm = {"previous_model": model} if warm_start and model is not None else {}
@@ -89,19 +104,9 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
             ).outputs["model"]  # fmt: skip
             reported = model
             if stage2:  # MulActSeg: pseudo-labels from the stage-1 model, then a retrain
-                with dsl.ParallelFor(plan.output) as shard:  # sharded as scoring, merged
-                    labelled = step(
-                        pseudo(params=shard.pseudo, round_index=r, shard=shard,
-                               prepared=shard.prepared, regions=shard.regions, labels=labels,
-                               model=model),
-                        "pseudo", r,
-                    )  # fmt: skip
-                merged = merge_pseudo(
-                    round_index=r,
-                    run_name=name,
-                    experiment=experiment,
-                    shards=dsl.Collected(labelled.outputs["pseudo_labels"]),
-                )
+                shards = over_shards(pseudo, "pseudo", r, labels=labels, model=model)
+                merged = merge_pseudo(round_index=r, run_name=name, experiment=experiment,
+                                      shards=shards)  # fmt: skip
                 pseudo_labels = step(merged, "merge_pseudo", r).outputs["pseudo_labels"]
                 warm = {"previous_model": model} if warm_start else {}
                 reported = step(
@@ -118,16 +123,8 @@ def build_pipeline(cfg: ExperimentConfig, configure_task: Callable | None = None
             ).outputs["evaluation"]  # fmt: skip
             if r == rounds - 1:
                 break
-            # one score task per shard; an item carries all of its task's parameters: kfp.local
-            # replaces a loop's task-output parameters by the loop item
-            with dsl.ParallelFor(plan.output) as shard:
-                scored = step(
-                    score(params=shard.params, round_index=r, shard=shard,
-                          prepared=shard.prepared, regions=shard.regions, model=model,
-                          labels=labels),
-                    "score", r,
-                )  # fmt: skip
-            merged = merge_scores(round_index=r, shards=dsl.Collected(scored.outputs["scores"]))
+            shards = over_shards(score, "score", r, model=model, labels=labels)
+            merged = merge_scores(round_index=r, shards=shards)
             scores = step(merged, "merge", r).outputs["scores"]
             queries = step(
                 select_queries(params=params["select"], round_index=r + 1, scores=scores,

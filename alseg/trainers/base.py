@@ -110,20 +110,20 @@ def run_steps(
     ``after_step(step)`` runs after each optimizer step. Returns {losses, seconds}."""
     optimizer = sgd(model, cfg)
     losses: list[float] = []
-    counter = progress(total=cfg.iterations, unit="iter", disable=not log_every)
     start = time.perf_counter()
-    for step in range(cfg.iterations):
-        for group in optimizer.param_groups:
-            group["lr"] = group["scale"] * poly_lr(cfg.lr, step, cfg.iterations, cfg.poly_power)
-        loss = step_loss(step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if after_step is not None:
-            after_step(step)
-        losses.append(loss.item())
-        if log_every:  # progress lines show the mean loss of the last log_every steps
-            counter.set_postfix_str(f"loss {np.mean(losses[-log_every:]):.4f}", refresh=False)
-        counter.update()
-    counter.close()
+    with progress(total=cfg.iterations, unit="iter", disable=not log_every) as counter:
+        for step in range(cfg.iterations):
+            for group in optimizer.param_groups:
+                group["lr"] = group["scale"] * poly_lr(cfg.lr, step, cfg.iterations,
+                                                       cfg.poly_power)  # fmt: skip
+            loss = step_loss(step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if after_step is not None:
+                after_step(step)
+            losses.append(loss.item())
+            if log_every:  # progress lines show the mean loss of the last log_every steps
+                counter.set_postfix_str(f"loss {np.mean(losses[-log_every:]):.4f}", refresh=False)
+            counter.update()
     return {"losses": losses, "seconds": time.perf_counter() - start}

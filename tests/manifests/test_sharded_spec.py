@@ -33,9 +33,9 @@ def test_each_round_fans_score_out_over_the_shard_plan_and_merges() -> None:
         item = iterator["itemInput"]
         assert parameters["shard"] == {"componentInputParameter": item}
         # params and the prepared / regions URIs come from the item (ranged reads, no download)
-        for key in ("params", "prepared", "regions"):
-            assert parameters[key]["componentInputParameter"] == item, key
-            selector = parameters[key]["parameterExpressionSelector"]
+        for name, key in (("params", "score"), ("prepared", "prepared"), ("regions", "regions")):
+            assert parameters[name]["componentInputParameter"] == item, name
+            selector = parameters[name]["parameterExpressionSelector"]
             assert selector == f'parseJson(string_value)["{key}"]'
         assert set(score["inputs"]["artifacts"]) == {"model", "labels"}
         gathered = tasks[merge]["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
