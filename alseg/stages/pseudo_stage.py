@@ -14,7 +14,6 @@ labelled images, each reading its images and region maps by URI, then ``merge_ps
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -23,8 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from alseg import IGNORE, checkpoints, storage
+from alseg import IGNORE, checkpoints
 from alseg.config import LabelConfig, TrainConfig
+from alseg.data.prepared import PreparedDataset
 from alseg.labels import num_outputs, region_labels_of
 from alseg.predict import predict_batches
 from alseg.progress import track_batches
@@ -84,9 +84,8 @@ def run_pseudo(
     start = time.perf_counter()
     device = resolve_device(params["device"])
     train = TrainConfig(**params["train"])
-    prepared = str(prepared_dir)
-    meta = json.loads(storage.read_bytes(storage.join(prepared, "meta.json")))
-    num_classes = len(meta["classes"])
+    data = PreparedDataset.open(prepared_dir)
+    num_classes = data.num_classes
     model, sidecar = checkpoints.load_model(model_dir, device, checkpoints.outputs_for(num_classes))
     all_targets = np.load(Path(labels_dir) / "target_images.npy")
     rows = shard_rows(len(all_targets), train.eval_batch_size, shards, shard)
@@ -95,10 +94,10 @@ def run_pseudo(
     maps, classes = region_labels_of(labels_dir, regions_dir, target_images, n_outputs)
     head = sidecar["model"]
     temperature = head.get("temperature") if head.get("head") == "cosine" else None
-    images = storage.NpyRows(storage.join(prepared, "train_images.npy")).take(target_images)
+    images = data.rows("train_images.npy").take(target_images)
     targets = pseudo_labels(model, images, maps, classes, temperature, train, device,
                             train.eval_batch_size)  # fmt: skip
-    gt = storage.NpyRows(storage.join(prepared, "train_labels.npy")).take(target_images)
+    gt = data.rows("train_labels.npy").take(target_images)
     labelled = (targets != IGNORE) & (targets < num_classes)
     correct = labelled & (targets == gt)
     coverage = pa.table({
