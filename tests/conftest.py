@@ -44,6 +44,19 @@ def write_folder_dataset(
     return root
 
 
+def prepare_pool(tmp: Path, n_train: int, n_val: int, kind: str = "grid", size: int = 8) -> Path:
+    """Stage helper: a generated folder dataset prepared at 32x48 into tmp/prepared and its
+    regions (``kind``, ``size``) into tmp/regions; returns tmp."""
+    from alseg.config import DataConfig, RegionConfig
+    from alseg.stages import prepare, regions
+
+    root = write_folder_dataset(tmp / "data", n_train=n_train, n_val=n_val)
+    prepare.run(DataConfig(dataset="camvid", root=str(root), image_size=(32, 48), workers=1),
+                tmp / "prepared")  # fmt: skip
+    regions.run(RegionConfig(type=kind, size=size), tmp / "prepared", tmp / "regions", 1)
+    return tmp
+
+
 def label_round_zero_and_train(params: dict, tmp: Path) -> None:
     """Stage helper: round-0 init + oracle into tmp/init, tmp/labels, then a 2-step model in
     tmp/model (needs tmp/prepared and tmp/regions)."""

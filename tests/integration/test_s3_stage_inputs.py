@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from alseg import storage
-from alseg.config import AcquisitionConfig, DataConfig, ModelConfig, RegionConfig, TrainConfig
-from alseg.stages import labeling, model_stages, prepare, regions
-from tests.conftest import write_folder_dataset
+from alseg.config import AcquisitionConfig, ModelConfig, TrainConfig
+from alseg.stages import labeling, model_stages
+from tests.conftest import prepare_pool
 from tests.integration.s3server import S3Server
 
 LABEL = {"type": "multiclass", "trim_kernel": 3, "void": "drop"}
@@ -24,12 +24,7 @@ PARAMS = {"seed": 0, "device": "cpu", "label": LABEL, "budget": BUDGET,
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory) -> Path:
     """10 train + 3 val images at 32x48 with 8x8 grid regions, prepared on local disk."""
-    tmp = tmp_path_factory.mktemp("uri")
-    root = write_folder_dataset(tmp / "data", n_train=10, n_val=3)
-    prepare.run(DataConfig(dataset="camvid", root=str(root), image_size=(32, 48), workers=1),
-                tmp / "prepared")  # fmt: skip
-    regions.run(RegionConfig(type="grid", size=8), tmp / "prepared", tmp / "regions", 1)
-    return tmp
+    return prepare_pool(tmp_path_factory.mktemp("uri"), n_train=10, n_val=3)
 
 
 def _round(prepared: str, regions_dir: str, out: Path) -> Path:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from alseg import storage
-from alseg.config import DataConfig, RegionConfig, TrainConfig
-from alseg.stages import prepare, regions, shards
+from alseg.config import TrainConfig
+from alseg.stages import shards
 from alseg.stages.common import read_json
 from alseg.stages.pseudo_stage import run_pseudo
 
@@ -18,13 +18,9 @@ BATCH = 2
 @pytest.fixture(scope="module")
 def labelled_pool(tmp_path_factory) -> dict:
     """11 train images at 32x48, grid regions, round-0 multi-class labels, a 2-step model."""
-    from tests.conftest import label_round_zero_and_train, write_folder_dataset
+    from tests.conftest import label_round_zero_and_train, prepare_pool
 
-    tmp = tmp_path_factory.mktemp("pseudo")
-    root = write_folder_dataset(tmp / "data", n_train=11, n_val=2)
-    prepare.run(DataConfig(dataset="camvid", root=str(root), image_size=(32, 48), workers=1),
-                tmp / "prepared")  # fmt: skip
-    regions.run(RegionConfig(type="grid", size=8), tmp / "prepared", tmp / "regions", 1)
+    tmp = prepare_pool(tmp_path_factory.mktemp("pseudo"), n_train=11, n_val=2)
     label = {"type": "multiclass", "trim_kernel": 3, "void": "drop"}
     budget = {"initial_clicks": 24, "clicks_per_round": 12, "overshoot": False}
     label_round_zero_and_train({"seed": 0, "label": label, "budget": budget}, tmp)

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from alseg import labels, storage
-from alseg.config import AcquisitionConfig, ConfigError, DataConfig, RegionConfig, parse_config
-from alseg.stages import labeling, model_stages, prepare, regions, shards
+from alseg.config import AcquisitionConfig, ConfigError, parse_config
+from alseg.stages import labeling, model_stages, shards
 from alseg.stages.common import read_json
 
 N_TRAIN, BATCH = 11, 2  # 6 batches: 3 shards hold 2 + 2 + 2 batches, the last one short
@@ -65,12 +65,9 @@ def test_npy_rows_read_only_the_rows_asked_for(tmp_path: Path) -> None:
 
 def _pool(tmp: Path, kind: str) -> dict:
     """11 train images at 32x48 with grid (8x8) or pixel regions, round-0 labels, a model."""
-    from tests.conftest import label_round_zero_and_train, write_folder_dataset
+    from tests.conftest import label_round_zero_and_train, prepare_pool
 
-    root = write_folder_dataset(tmp / "data", n_train=N_TRAIN, n_val=2)
-    prepare.run(DataConfig(dataset="camvid", root=str(root), image_size=(32, 48), workers=1),
-                tmp / "prepared")  # fmt: skip
-    regions.run(RegionConfig(type=kind, size=8), tmp / "prepared", tmp / "regions", 1)
+    prepare_pool(tmp, n_train=N_TRAIN, n_val=2, kind=kind)
     budget = {"initial_clicks": 10, "clicks_per_round": 12, "overshoot": False}
     base = {"seed": 0, "device": "cpu", "label": {"type": "dominant"},
             "acquisition": AcquisitionConfig().model_dump(), "budget": budget}  # fmt: skip

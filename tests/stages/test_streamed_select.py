@@ -14,23 +14,18 @@ import pytest
 from alseg.acquisition import select as select_module
 from alseg.acquisition.policies import get_policy, policy_names
 from alseg.acquisition.policies.uncertainty import Measure, Random
-from alseg.config import AcquisitionConfig, DataConfig, RegionConfig
-from alseg.stages import labeling, prepare, regions
+from alseg.config import AcquisitionConfig
+from alseg.stages import labeling
 from alseg.stages.common import write_json
 from alseg.tables import SCHEMAS, read_table, scores_table, write_table
+from tests.conftest import prepare_pool
 
 STREAMED = ["random", "entropy", "least_confidence", "margin", "bvsb"]
 
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory) -> dict:
-    from tests.conftest import write_folder_dataset
-
-    tmp = tmp_path_factory.mktemp("pool")
-    root = write_folder_dataset(tmp / "data", n_train=7, n_val=1)
-    prepare.run(DataConfig(dataset="camvid", root=str(root), image_size=(32, 48), workers=1),
-                tmp / "prepared")  # fmt: skip
-    regions.run(RegionConfig(type="grid", size=4), tmp / "prepared", tmp / "regions", 1)
+    tmp = prepare_pool(tmp_path_factory.mktemp("pool"), n_train=7, n_val=1, size=4)
     base = {
         "seed": 0,
         "label": {"type": "dominant"},
