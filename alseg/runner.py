@@ -8,6 +8,7 @@ Layout of a runs folder (default ``runs/``), shared by every run so that caching
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import json
@@ -135,6 +136,23 @@ def local_environment(runs_dir: Path, parallel_tasks: int = 1) -> dict[str, str]
 
 
 @contextlib.contextmanager
+def restored_process_globals() -> Iterator[None]:
+    """Put back ``builtins.print`` and the root logger's handlers and level on exit. kfp.local's
+    task threads swap both without a lock (``logging_utils.indented_print`` and
+    ``local_logger_context``: save, patch, restore), so two ParallelFor iterations that
+    interleave leave a print that indents every line by 4 spaces (8 after a second race) and a
+    stray handler behind, for the rest of the process."""
+    root = logging.getLogger()
+    saved_print, handlers, level = builtins.print, root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        builtins.print = saved_print
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+@contextlib.contextmanager
 def root_log_handler(stream: TextIO):
     """Route kfp.local's own log records (e.g. cache hits, retries) to ``stream``."""
     root = logging.getLogger()
@@ -243,7 +261,8 @@ def execute_locally(
     with open(log_path, "a") as log:
         tee = ProgressTee(log, terminal, display_names(spec))
         try:
-            with contextlib.redirect_stdout(tee), root_log_handler(tee), tee.board:
+            with (restored_process_globals(), contextlib.redirect_stdout(tee),
+                  root_log_handler(tee), tee.board):  # fmt: skip
                 return pipeline_func(**arguments).output
         except RuntimeError as err:
             # a task killed without a message (SIGKILL, OOM) leaves only kfp's own line

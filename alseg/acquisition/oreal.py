@@ -66,35 +66,6 @@ def _region_max_ovr_entropy(probs: torch.Tensor, regions: torch.Tensor,
     return binary_entropy(nearest)
 
 
-def _region_p95_ovr_entropy(probs: torch.Tensor, regions: torch.Tensor,
-                            n_regions: int) -> torch.Tensor:  # fmt: skip
-    """p95_{x in r} H_c(x) without a log per pixel and class: H_c(p) = H_c(q), q = min(p, 1 - p)
-    (1 - p is exact for p >= 1/2, and float addition commutes, so bit for bit), and H_c is
-    increasing on [0, 1/2], so the percentile of H_c is H_c of the percentile of q.
-
-    A class plane with no p_c above 1/2 is its own q (read in place); otherwise q is made in
-    one buffer reused by every plane. Either way the plane's bounds come from the min and max of
-    p_c (min q = min(min p, 1 - max p) exactly, max q <= min(max p, 1 - min p, 1/2)): one pass
-    over the plane fewer in ``region_planes_p95``."""
-    import torch
-
-    from alseg.acquisition.aggregate import region_planes_p95
-
-    planes = probs.to(torch.float32)
-    buffer = torch.empty_like(planes[:, 0], memory_format=torch.contiguous_format)
-    one = torch.ones((), dtype=torch.float32, device=probs.device)
-
-    def q(c: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        p = planes[:, c]  # (B, H, W), values in [0, 1/2] once folded
-        lo, hi = p.amin(), p.amax()  # (aminmax would copy the strided plane first)
-        if bool(hi <= 0.5):  # NaN compares False: the NaN plane goes the general way
-            return p, (lo, hi)
-        bounds = torch.minimum(lo, one - hi), torch.minimum(torch.minimum(hi, one - lo), one / 2)
-        return torch.minimum(p, torch.sub(one, p, out=buffer), out=buffer), bounds
-
-    return binary_entropy(region_planes_p95(q, probs.shape[1], regions, n_regions))
-
-
 def _region_mean_ovr_entropy(probs: torch.Tensor, regions: torch.Tensor,
                              n_regions: int) -> torch.Tensor:  # fmt: skip
     """mean_{x in r} H_c(x) class plane by class plane: p log(p + eps) + q log(q + eps) of one
@@ -141,7 +112,7 @@ def region_ovr_scores(
     """
     import torch
 
-    from alseg.acquisition.aggregate import AGGREGATIONS, region_vectors
+    from alseg.acquisition.aggregate import AGGREGATIONS, region_p95, region_vectors
     from alseg.acquisition.uncertainty import ensure_probs, pixel_uncertainty
 
     if kind not in OVR_KINDS:
@@ -159,8 +130,9 @@ def region_ovr_scores(
     regions = regions.to(probs.device)
     if kind == "ovr_entropy" and how == "max":
         return _region_max_ovr_entropy(probs, regions, n_regions)
-    if kind == "ovr_entropy" and how == "p95":
-        return _region_p95_ovr_entropy(probs, regions, n_regions)
+    if kind == "ovr_entropy" and how == "p95":  # H_c(p) = H_c(min(p, 1 - p)), H_c rises on
+        # [0, 1/2]: the percentile of H_c is H_c of the percentile of q = min(p, 1 - p)
+        return binary_entropy(region_p95(probs, regions, n_regions, fold_half=True))
     if kind == "ovr_entropy":
         return _region_mean_ovr_entropy(probs, regions, n_regions)
     ent = pixel_uncertainty(probs, "entropy")  # (B, H, W)

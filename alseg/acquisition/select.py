@@ -44,8 +44,21 @@ def _ranked(s: np.ndarray, eligible: np.ndarray | None) -> np.ndarray:
     as the sort is stable), without ranking the rest of the pool."""
     keep = ~np.isnan(s) if eligible is None else ~np.isnan(s) & eligible
     idx = np.flatnonzero(keep)
-    # Stable sort of the negated scores keeps equal scores in ascending index order.
-    return idx[np.argsort(-s[idx], kind="stable")].astype(np.int64, copy=False)
+    return idx[_best_first(s[idx])].astype(np.int64, copy=False)
+
+
+def _best_first(scores: np.ndarray) -> np.ndarray:
+    """Positions of ``scores`` by descending score; a stable sort of the negated scores keeps
+    equal scores in ascending position order."""
+    return np.argsort(-scores, kind="stable")
+
+
+def _budget_prefix(costs: np.ndarray, budget: int, overshoot: bool) -> int:
+    """How many entries of a best-first walk with these costs (M,) >= 0 are taken: the longest
+    prefix with cumulative cost S_k <= budget (S_k never decreases, so a binary search), and
+    with ``overshoot`` the one entry after it (if any)."""
+    n_take = int(np.searchsorted(np.cumsum(costs, dtype=np.int64), budget, side="right"))
+    return min(n_take + 1, costs.size) if overshoot else n_take
 
 
 def select_under_budget(
@@ -115,12 +128,8 @@ def _walk_best_first(s: np.ndarray, c: np.ndarray, budget: int, eligible: np.nda
             top = np.flatnonzero(keep & (s >= threshold))
         else:
             top = np.flatnonzero(keep)
-        # stable sort of the negated scores keeps equal scores in ascending index order
-        order = top[np.argsort(-s[top], kind="stable")]
-        # costs >= 0 so the sums never decrease: count of S_k <= budget = longest valid prefix
-        n_take = int(np.searchsorted(np.cumsum(c[order], dtype=np.int64), budget, side="right"))
-        if overshoot:
-            n_take = min(n_take + 1, order.size)
+        order = top[_best_first(s[top])]
+        n_take = _budget_prefix(c[order], budget, overshoot)
         if n_take < order.size or order.size == values.size:
             return order[:n_take].astype(np.int64, copy=False)
         k = min(values.size, 4 * k)
@@ -168,11 +177,8 @@ def select_streaming(
         return StreamedSelection(index, scores, costs, eligible)
     while True:
         index, scores, costs, eligible = _best_k(batches(), k)
-        order = np.argsort(-scores, kind="stable")  # index ascending: ties stay in index order
-        # costs >= 0 so the sums never decrease: count of S_k <= budget = longest valid prefix
-        n_take = int(np.searchsorted(np.cumsum(costs[order], dtype=np.int64), budget, "right"))
-        if overshoot:
-            n_take = min(n_take + 1, order.size)
+        order = _best_first(scores)  # index ascending: ties stay in index order
+        n_take = _budget_prefix(costs[order], budget, overshoot)
         if n_take < order.size or order.size == eligible:
             take = order[:n_take]
             return StreamedSelection(index[take], scores[take], costs[take], eligible)

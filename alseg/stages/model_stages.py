@@ -267,12 +267,11 @@ def run_score(
     acquisition = AcquisitionConfig(**params["acquisition"])
     policy, batch_size = acquisition.build(), acquisition.batch_size
     device = resolve_device(params["device"])
-    prepared, regions_uri = str(prepared_dir), str(regions_dir)
-    meta = json.loads(storage.read_bytes(storage.join(prepared, "meta.json")))
-    num_classes = len(meta["classes"])
+    data, regions_uri = PreparedDataset.open(prepared_dir), str(regions_dir)
+    num_classes = data.num_classes
     all_maps = storage.NpyRows(storage.join(regions_uri, "train_regions.npy"))
     rows = shard_rows(len(all_maps), batch_size, shards, shard)
-    images = storage.NpyRows(storage.join(prepared, "train_images.npy")).window(rows)
+    images = data.rows("train_images.npy").window(rows)
     region_maps = all_maps.window(rows)
     outputs = checkpoints.outputs_for(num_classes)
     model = checkpoints.load_model(model_dir, device, outputs)[0] if policy.needs_model else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from functools import partial
 
 import numpy as np
 import pytest
@@ -13,14 +12,11 @@ import torch
 from alseg.acquisition import aggregate
 from alseg.acquisition.aggregate import (
     AGGREGATIONS,
-    _flat_nonzero,
-    _target_digits,
     aggregate_regions,
     region_class_histogram,
     region_means,
-    region_planes_p95,
+    region_p95,
     region_vectors,
-    segment_rank_values,
 )
 from alseg.acquisition.select import random_scores, rank_order, select_under_budget
 from alseg.acquisition.uncertainty import (
@@ -193,30 +189,72 @@ def test_p95_nearest_rank() -> None:
     assert out.tolist() == [[19.0, 20.0]]
 
 
-def test_segment_rank_values_ties_signed_zeros_infinities_and_nan() -> None:
-    # segment 0 sorted: -inf, -0, +0, 2, 2, 3, inf -> rank 4 = 2, rank 7 = inf, rank 2 = -0 == 0;
-    # segment 1 empty -> NaN; segment 2 = {-5.5} -> rank 1 = -5.5
-    vals = torch.tensor([3.0, -0.0, 0.0, -math.inf, math.inf, 2.0, 2.0, -5.5])
-    seg = torch.tensor([0, 0, 0, 0, 0, 0, 0, 2])
-    counts = torch.bincount(seg, minlength=3)
-    for rank, expected in ((4, 2.0), (7, math.inf), (2, 0.0), (1, -math.inf)):
-        out = segment_rank_values(vals, seg, counts, torch.tensor([rank, 0, 1]))
-        assert out[0] == expected and math.isnan(out[1]) and out[2] == -5.5
-    # a NaN sorts last (as torch.sort): {1, NaN, 2} -> rank 2 = 2, rank 3 = NaN
-    nan_vals, one = torch.tensor([1.0, NAN, 2.0]), torch.zeros(3, dtype=torch.int64)
-    assert segment_rank_values(nan_vals, one, torch.tensor([3]), torch.tensor([2])) == 2.0
-    assert segment_rank_values(nan_vals, one, torch.tensor([3]), torch.tensor([3])).isnan()
+def _both_p95(values: torch.Tensor, regions: torch.Tensor, n: int,
+              fold_half: bool = False) -> list[torch.Tensor]:  # fmt: skip
+    """region_p95 by the CPU kernel and by the sorting path (the one other devices take)."""
+    b, k, h, w = values.shape
+    ids = torch.where(regions < 0, n, regions).reshape(b, h * w)
+    vals = values.reshape(b, k, h * w)
+    sorted_path = aggregate._p95_by_sorting(
+        torch.minimum(vals, 1 - vals) if fold_half else vals, ids, n
+    )
+    return [region_p95(values, regions, n, fold_half), sorted_path]
 
 
-def test_region_planes_p95_reads_values_that_are_not_negative() -> None:
-    planes = torch.tensor([[[0.5, 0.25]], [[-1.0, 0.0]]])  # plane 1 holds -1
-    with pytest.raises(ValueError, match="plane 1 has values < 0"):
-        region_planes_p95(lambda c: planes[c].unsqueeze(0), 2, torch.zeros(1, 1, 2).long(), 1)
+def test_p95_ties_signed_zeros_infinities_and_nan() -> None:
+    # region 0 sorted: -inf, -0, +0, 2, 2, 3, inf (n = 7 -> rank ceil(6.65) = 7 -> inf);
+    # region 1 empty -> NaN; region 2 = {-5.5} -> -5.5; the 20 pixels of region 3: 1..19 and
+    # -0 -> rank 19 -> 18; region 4: {1, NaN, 2} -> rank 3 = NaN (NaN sorts last, as
+    # torch.sort); region 5: 18 x 0.0, 2 x NaN -> rank 19 = NaN; 19 x 0, 1 NaN -> rank 19 = 0
+    vals = [3.0, -0.0, 0.0, -math.inf, math.inf, 2.0, 2.0, -5.5, *range(1, 20), -0.0,
+            1.0, NAN, 2.0, *[0.0] * 18, NAN, NAN, *[-0.0] * 19, NAN]  # fmt: skip
+    ids = [0] * 7 + [2] + [3] * 20 + [4] * 3 + [5] * 20 + [6] * 20
+    values = torch.tensor(vals).view(1, 1, 1, -1)
+    regions = torch.tensor(ids).view(1, 1, -1)
+    for out in _both_p95(values, regions, 7):
+        got = out.view(-1)
+        assert got[0] == math.inf and got[2] == -5.5 and got[3] == 18.0 and got[6] == 0.0
+        assert got[[1, 4, 5]].isnan().all()
 
 
-def test_p95_of_large_regions_reads_several_radix_levels() -> None:
-    # 2 regions of 5000 values each (ties included): p95 = the value at rank ceil(0.95 n) of
-    # the sorted values, whatever the radix levels keep
+def test_p95_of_one_region_per_rank_rule() -> None:
+    # n values 0..n-1 shuffled: rank ceil(0.95 n) -> value ceil(0.95 n) - 1, for every n the
+    # integer rule (95 n + 99) // 100 meets (n = 1..60: sizes below and above the
+    # insertion-sort cut and the histogram's width)
+    g = torch.Generator().manual_seed(5)
+    for n in range(1, 61):
+        values = torch.randperm(n, generator=g).float().view(1, 1, 1, n)
+        for out in _both_p95(values, torch.zeros(1, 1, n, dtype=torch.long), 1):
+            assert out.item() == math.ceil(round(0.95 * n, 9)) - 1, n
+
+
+def test_p95_folds_at_one_half() -> None:
+    # fold_half reads min(v, 1 - v): {0.9, 0.2, 0.6, 0.45} -> {0.1, 0.2, 0.4, 0.45}: rank 4
+    # -> 0.45; NaN stays NaN and sorts last: {NaN} -> NaN
+    values = torch.tensor([0.9, 0.2, 0.6, 0.45, NAN]).view(1, 1, 1, 5)
+    regions = torch.tensor([0, 0, 0, 0, 1]).view(1, 1, 5)
+    for out in _both_p95(values, regions, 2, fold_half=True):
+        assert out[0, 0, 0] == torch.tensor(0.45) and out[0, 1, 0].isnan()
+    assert region_p95(values, regions, 2)[0, 0, 0] == torch.tensor(0.9)
+
+
+def test_p95_same_with_images_split_among_threads() -> None:
+    g = torch.Generator().manual_seed(4)
+    values, regions = torch.rand(5, 3, 20, 30, generator=g), torch.randint(-1, 9, (5, 20, 30))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = region_p95(values, regions, 9)
+        torch.set_num_threads(3)  # images 0-1, 2-3, 4
+        assert torch.equal(region_p95(values, regions, 9).nan_to_num(7), one.nan_to_num(7))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one.nan_to_num(7), _both_p95(values, regions, 9)[1].nan_to_num(7))
+
+
+def test_p95_of_large_regions_reads_several_levels() -> None:
+    # 2 regions of 5000 values each (ties included; the second bunched in a few keys): p95 =
+    # the value at rank ceil(0.95 n) of the sorted values
     g = torch.Generator().manual_seed(3)
     vals = torch.cat([torch.rand(5000, generator=g), torch.randint(0, 40, (5000,), generator=g)
                       .float() * 1e-3])  # fmt: skip
@@ -224,30 +262,6 @@ def test_p95_of_large_regions_reads_several_radix_levels() -> None:
     out = aggregate_regions(vals.view(1, 1, -1), ids.view(1, 1, -1), 2, "p95")
     expected = [v.sort().values[4749].item() for v in vals.view(2, 5000)]
     assert out.view(-1).tolist() == expected
-
-
-def test_flat_nonzero_hand_case() -> None:
-    # 203 entries (25 whole int64 words + 3 left over), True at 8 of them: under 1 in 16, so
-    # read word by word first; the same mask said to hold many Trues takes plain nonzero
-    mask = torch.zeros(203, dtype=torch.bool)
-    where = [0, 9, 10, 63, 64, 199, 200, 202]
-    mask[where] = True
-    assert _flat_nonzero(mask, torch.tensor([8])).tolist() == where
-    assert _flat_nonzero(mask, torch.tensor([100])).tolist() == where
-    assert _flat_nonzero(mask[1:], torch.tensor([7])).tolist() == [w - 1 for w in where[1:]]
-    assert _flat_nonzero(torch.zeros(80, dtype=torch.bool), torch.tensor([0])).numel() == 0
-
-
-def test_target_digits_hand_case() -> None:
-    # 2 segments x 4 digits, cells = segment * 4 + digit, 8..11 = spare row (not counted):
-    #   segment 0: digits 0, 1, 1, 3 -> counts 1 2 0 1, cumulative 1 3 3 4; 0-based target 2
-    #     lies in digit 1 (1 value below it, 2 in it) -> target 1 within the digit;
-    #   segment 1: digits 2, 2 -> cumulative 0 0 2 2; target 0 -> digit 2, 2 values, target 0
-    cells = torch.tensor([0, 1, 1, 3, 6, 6, 8, 11, 9], dtype=torch.int32)
-    chosen, counts, target = _target_digits(cells, 2, 4, torch.tensor([2, 0]), spare=True)
-    assert chosen.tolist() == [1, 2] and counts.tolist() == [2, 2] and target.tolist() == [1, 0]
-    chosen, counts, target = _target_digits(cells[:6], 2, 4, torch.tensor([3, -1]))
-    assert chosen.tolist() == [3, 0] and counts.tolist() == [1, 0] and target.tolist() == [0, -1]
 
 
 def _sorted_p95(values: torch.Tensor, regions: torch.Tensor, n_regions: int) -> torch.Tensor:
@@ -259,11 +273,6 @@ def _sorted_p95(values: torch.Tensor, regions: torch.Tensor, n_regions: int) -> 
             if v.numel():
                 out[b, r] = v[math.ceil(0.95 * v.numel()) - 1]
     return out
-
-
-def _with_bounds(values: torch.Tensor, c: int) -> tuple:
-    """Channel c of values (B, K, H, W) with its (min, max), as a plane of region_planes_p95."""
-    return values[:, c], (values[:, c].min(), values[:, c].max())
 
 
 def _uneven_regions(g: torch.Generator, shape: tuple[int, int, int], n: int) -> torch.Tensor:
@@ -278,42 +287,36 @@ def _uneven_regions(g: torch.Generator, shape: tuple[int, int, int], n: int) -> 
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_p95_equals_sorted_reference(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    # random values with ties, empty regions, uneven sizes, pixels outside every region, over
-    # spans that take each radix path: one level (keys differing in 7 bits), level 1 alone
-    # (spread values), level 2 over every value (values bunched near one point), more levels
+def test_p95_equals_sorted_reference(seed: int) -> None:
+    # random values with ties, empty regions, uneven sizes (a few pixels to most of the image),
+    # pixels outside every region, over key spans that take one histogram level (keys differing
+    # in 7 bits), several (values bunched near one point, an outlier widening the span), values
+    # across many binades and of both signs: both paths equal a per-region sort
     g = torch.Generator().manual_seed(seed)
     shape, n = (3, 40, 50), 12
     regions = _uneven_regions(g, shape, n)
-    spread = torch.rand(shape, generator=g)
     bunched = 0.3 + torch.rand(shape, generator=g) * 1e-5
-    bunched[0, 5, :3] = 1e-20  # an outlier widens the key span
+    bunched[0, 5, :3] = 1e-20
     planes = {
-        "few": 1 + torch.randint(0, 100, shape, generator=g) * 2.0**-23,  # keys: 7 low bits
+        "few": 1 + torch.randint(0, 100, shape, generator=g) * 2.0**-23,
         "ties": torch.randint(0, 50, shape, generator=g).float() * 1e-3,
-        "spread": spread,
+        "spread": torch.rand(shape, generator=g),
         "bunched": bunched,
         "binades": torch.exp(-40 * torch.rand(shape, generator=g)),
         "signed": torch.randn(shape, generator=g) * 3,
     }
-    levels = []
-    target_digits = aggregate._target_digits
-    monkeypatch.setattr(aggregate, "_target_digits",
-                        lambda *a, **k: levels.append(k.get("spare", False)) or
-                        target_digits(*a, **k))  # fmt: skip
     for name, values in planes.items():
         expected = _sorted_p95(values, regions, n)
         out = aggregate_regions(values, regions, n, "p95")
         assert torch.equal(out.isnan(), expected.isnan()), name
         assert torch.equal(out.nan_to_num(7.0), expected.nan_to_num(7.0)), name
         stacked = torch.stack([values, values.flip(-1)], 1)  # (B, 2, H, W): 2 channels
-        vectors = region_vectors(stacked, regions, n, "p95")
         reference = torch.stack([expected, _sorted_p95(values.flip(-1), regions, n)], -1)
-        assert torch.equal(vectors.nan_to_num(7.0), reference.nan_to_num(7.0)), name
-        if name != "signed":  # the planes path, with the bounds given
-            planes_out = region_planes_p95(partial(_with_bounds, stacked), 2, regions, n)
-            assert torch.equal(planes_out.nan_to_num(7.0), reference.nan_to_num(7.0)), name
-    assert True in levels and False in levels  # level 2 over every value ran, level 1 alone too
+        for vectors in (
+            region_vectors(stacked, regions, n, "p95"),
+            *_both_p95(stacked, regions, n),
+        ):
+            assert torch.equal(vectors.nan_to_num(7.0), reference.nan_to_num(7.0)), name
 
 
 def test_aggregate_all_pixels_unassigned() -> None:
@@ -479,8 +482,7 @@ def test_select_guards() -> None:
 @pytest.mark.parametrize("offset", [-2.0, 0.0])
 def test_region_vectors_same_on_both_memory_layouts(how: str, offset: float) -> None:
     # contiguous (B, K, H W) rows vs channels-last (pixels, K): same values, NaN for empty
-    # regions, pixels of region -1 ignored; values >= 0 take region_planes_p95 (channel 1
-    # holds a NaN, sorted last), negative ones the general path
+    # regions, pixels of region -1 ignored (channel 1 holds a NaN, sorted last by p95)
     g = torch.Generator().manual_seed(0)
     values = torch.rand(3, 4, 9, 7, generator=g) + offset  # negative: max is not >= 0
     if offset == 0.0:
