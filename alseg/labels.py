@@ -125,9 +125,14 @@ def region_labels_of(
     all False)."""
     labels = read_table(Path(labels_dir) / "labels.parquet", "labels")
     maps = storage.NpyRows(storage.join(str(regions), "train_regions.npy"))
-    meta = json.loads(storage.read_bytes(storage.join(str(regions), "meta.json")))
-    classes = region_classes_of(labels, target_images, region_id_count(meta, maps), n_outputs)
+    classes = region_classes_of(labels, target_images, region_id_count(region_meta(regions), maps),
+                                n_outputs)  # fmt: skip
     return maps.take(target_images), classes
+
+
+def region_meta(regions: str | Path) -> dict:
+    """The ``meta.json`` of a regions folder (a path or an s3:// prefix): method, region_ids."""
+    return json.loads(storage.read_bytes(storage.join(str(regions), "meta.json")))
 
 
 def region_id_count(meta: dict, maps: storage.NpyRows | np.ndarray) -> int:

@@ -98,7 +98,7 @@ def progress(
         return tqdm(iterable, total=total, unit=unit, desc=_label or None, file=stream,
                     disable=disable, dynamic_ncols=True)  # fmt: skip
     # position 0: whole lines have no rows to stack (tqdm would give a counter opened while
-    # another is open the next row, and clear rows with spaces when one closes)
+    # another is open the next row, and move between rows with cursor escape codes)
     return LineProgress(
         iterable, total=total, unit=unit, desc=_label or "progress", disable=disable,
         file=_WholeLines(stream or sys.stdout), mininterval=interval, miniters=1, delay=interval,

@@ -259,20 +259,18 @@ def region_p95(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
     elsewhere two sorts of every value (``_sorted_rank_values``). Both exact, so equal.
     """
     b, k, h, w = values.shape
-    all_valid = _check_regions(regions, (b, h, w), n_regions)
     vals = values.detach().to(torch.float32).reshape(b, k, h * w)  # a view where strides allow
-    ids = regions.to(vals.device).long().reshape(b, h * w)
+    ids = region_row_ids(regions, (b, h, w), n_regions, vals.device)  # no region: n_regions
     if vals.device.type == "cpu":
-        return torch.from_numpy(_p95_compiled(vals.numpy(), ids.numpy(), n_regions, fold_half))
-    if fold_half:
-        vals = torch.minimum(vals, 1.0 - vals)
-    return _p95_by_sorting(vals, ids if all_valid else torch.where(ids < 0, n_regions, ids),
-                           n_regions)  # fmt: skip
+        out = _p95_compiled(vals.numpy(), ids.contiguous().numpy(), n_regions, fold_half)
+        return torch.from_numpy(out)
+    return _p95_by_sorting(vals, ids, n_regions, fold_half)
 
 
 def _p95_compiled(vals: np.ndarray, ids: np.ndarray, n_regions: int,
                   fold_half: bool) -> np.ndarray:  # fmt: skip
-    """``region_p95`` on CPU: ``rank_select.region_percentile`` on vals (B, K, P), its images
+    """``region_p95`` on CPU: ``rank_select.region_percentile`` on vals (B, K, P) and ids (B, P)
+    in [0, n_regions] (n_regions: no region), its images
     split among torch's intra-op threads (the kernel releases the GIL; each image is reduced on
     its own, so the result does not depend on the split)."""
     from alseg.acquisition.rank_select import region_percentile
@@ -289,9 +287,12 @@ def _p95_compiled(vals: np.ndarray, ids: np.ndarray, n_regions: int,
         return np.concatenate(list(pool.map(images, edges[:-1], edges[1:])))
 
 
-def _p95_by_sorting(vals: torch.Tensor, ids: torch.Tensor, n_regions: int) -> torch.Tensor:
+def _p95_by_sorting(vals: torch.Tensor, ids: torch.Tensor, n_regions: int,
+                    fold_half: bool = False) -> torch.Tensor:  # fmt: skip
     """``region_p95`` of vals (B, K, P) with ids (B, P) in [0, n_regions] (n_regions: no region)
     by ``_sorted_rank_values`` over the segments (b K + k)(n_regions + 1) + id."""
+    if fold_half:
+        vals = torch.minimum(vals, 1.0 - vals)
     b, k, _ = vals.shape
     cols = n_regions + 1
     seg = ids.unsqueeze(1) + torch.arange(b * k, device=vals.device).view(b, k, 1) * cols

@@ -14,7 +14,6 @@ import numpy as np
 from numba import njit
 
 _SIGN = np.uint32(0x80000000)
-_NAN_KEY = np.uint32(0xFFFFFFFF)  # above every other key: NaN sorts last
 _BUCKET_BITS = 8  # key bits one histogram reads
 _INSERTION_SORT_AT = 16  # values left in a region: sort them
 
@@ -22,18 +21,18 @@ _INSERTION_SORT_AT = 16  # values left in a region: sort them
 @njit(cache=True, nogil=True)
 def _order_by_region(ids: np.ndarray, n_regions: int, starts: np.ndarray,
                      order: np.ndarray) -> None:  # fmt: skip
-    """Counting sort of pixel indices by region id (ids (P,), -1 = none): region r's pixels are
-    order[starts[r]:starts[r + 1]], ascending."""
+    """Counting sort of pixel indices by region id (ids (P,), n_regions = no region): region r's
+    pixels are order[starts[r]:starts[r + 1]], ascending."""
     starts[:] = 0
     for i in range(ids.shape[0]):
-        if ids[i] >= 0:
+        if ids[i] < n_regions:
             starts[ids[i] + 1] += 1
     for r in range(n_regions):
         starts[r + 1] += starts[r]
     fill = starts[:n_regions].copy()
     for i in range(ids.shape[0]):
         r = ids[i]
-        if r >= 0:
+        if r < n_regions:
             order[fill[r]] = i
             fill[r] += 1
 
@@ -103,10 +102,10 @@ def _rank_key(keys: np.ndarray, lo: int, hi: int, rank: int, hist: np.ndarray) -
 def region_percentile(values: np.ndarray, ids: np.ndarray, n_regions: int, percent: int,
                       fold_half: bool) -> np.ndarray:  # fmt: skip
     """Nearest-rank percentile per (image, region, channel): values (B, K, P) float32 (any
-    strides), ids (B, P) int64 in [-1, n_regions) -> (B, n_regions, K) float32, NaN for a region
-    without pixels. The value at 1-based rank ceil(percent n / 100) of the region's n values
-    sorted ascending, in integers (percent n + 99) // 100. ``fold_half``: read
-    min(v, 1 - v) (float32) instead of v."""
+    strides), ids (B, P) int64 in [0, n_regions] (n_regions: no region) -> (B, n_regions, K)
+    float32, NaN for a region without pixels. The value at 1-based rank ceil(percent n / 100)
+    of the region's n values sorted ascending, in integers (percent n + 99) // 100.
+    ``fold_half``: read min(v, 1 - v) (float32) instead of v."""
     n_images, n_channels, n_pixels = values.shape
     out = np.empty((n_images, n_regions, n_channels), np.float32)
     out_bits = out.view(np.uint32)

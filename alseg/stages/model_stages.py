@@ -8,7 +8,6 @@ Folders:
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from alseg.labels import (
     num_outputs,
     region_id_count,
     region_labels_of,
+    region_meta,
 )
 from alseg.metrics import ConfusionMatrix, al_curve_area, gini
 from alseg.predict import predict_batches
@@ -280,7 +280,7 @@ def run_score(
         tmp.mkdir()
         seed = round_seed(params["seed"], round_index, salt=2)
         prior = BatchPriors()  # PixBal's class prior: per-batch mean probabilities
-        regions_meta = json.loads(storage.read_bytes(storage.join(regions_uri, "meta.json")))
+        regions_meta = region_meta(regions_uri)
         if regions_meta["method"] == "pixel":
             labels = (read_table(Path(labels_dir) / "labels.parquet", "labels") if labels_dir
                       else empty_table("labels"))  # fmt: skip

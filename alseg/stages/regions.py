@@ -21,6 +21,7 @@ import pyarrow as pa
 from alseg import IGNORE, regions, storage
 from alseg.config import DataConfig, RegionConfig
 from alseg.data.prepared import PreparedDataset
+from alseg.labels import region_meta
 from alseg.storage import atomic_path
 from alseg.tables import empty_table, write_table
 
@@ -122,5 +123,4 @@ def _write(out_dir: str | Path, maps: np.ndarray, table: pa.Table, meta: dict) -
 
 def is_pixel_pool(regions_dir: str | Path) -> bool:
     """True when the regions folder holds pixel regions (PixelPick)."""
-    meta = storage.read_bytes(storage.join(str(regions_dir), "meta.json"))
-    return json.loads(meta)["method"] == "pixel"
+    return region_meta(regions_dir)["method"] == "pixel"

@@ -16,6 +16,7 @@ from alseg.acquisition.aggregate import (
     region_class_histogram,
     region_means,
     region_p95,
+    region_row_ids,
     region_vectors,
 )
 from alseg.acquisition.select import random_scores, rank_order, select_under_budget
@@ -193,11 +194,8 @@ def _both_p95(values: torch.Tensor, regions: torch.Tensor, n: int,
               fold_half: bool = False) -> list[torch.Tensor]:  # fmt: skip
     """region_p95 by the CPU kernel and by the sorting path (the one other devices take)."""
     b, k, h, w = values.shape
-    ids = torch.where(regions < 0, n, regions).reshape(b, h * w)
-    vals = values.reshape(b, k, h * w)
-    sorted_path = aggregate._p95_by_sorting(
-        torch.minimum(vals, 1 - vals) if fold_half else vals, ids, n
-    )
+    ids = region_row_ids(regions, (b, h, w), n, values.device)
+    sorted_path = aggregate._p95_by_sorting(values.reshape(b, k, h * w), ids, n, fold_half)
     return [region_p95(values, regions, n, fold_half), sorted_path]
 
 
@@ -238,17 +236,23 @@ def test_p95_folds_at_one_half() -> None:
     assert region_p95(values, regions, 2)[0, 0, 0] == torch.tensor(0.9)
 
 
-def test_p95_same_with_images_split_among_threads() -> None:
+def test_p95_same_with_images_split_among_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alseg.acquisition import rank_select
+
     g = torch.Generator().manual_seed(4)
     values, regions = torch.rand(5, 3, 20, 30, generator=g), torch.randint(-1, 9, (5, 20, 30))
+    kernel, calls = rank_select.region_percentile, []
+    monkeypatch.setattr(rank_select, "region_percentile",
+                        lambda v, *a: calls.append(len(v)) or kernel(v, *a))  # fmt: skip
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
         one = region_p95(values, regions, 9)
-        torch.set_num_threads(3)  # images 0-1, 2-3, 4
+        torch.set_num_threads(3)
         assert torch.equal(region_p95(values, regions, 9).nan_to_num(7), one.nan_to_num(7))
     finally:
         torch.set_num_threads(threads)
+    assert calls[0] == 5 and sorted(calls[1:]) == [1, 2, 2]  # one call, then 3 threads
     assert torch.equal(one.nan_to_num(7), _both_p95(values, regions, 9)[1].nan_to_num(7))
 
 
