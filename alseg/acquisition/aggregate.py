@@ -9,6 +9,8 @@ regions or images. A region with no pixels gets NaN (or a zero histogram).
 
 from __future__ import annotations
 
+import functools
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -270,21 +272,37 @@ def region_p95(values: torch.Tensor, regions: torch.Tensor, n_regions: int,
 def _p95_compiled(vals: np.ndarray, ids: np.ndarray, n_regions: int,
                   fold_half: bool) -> np.ndarray:  # fmt: skip
     """``region_p95`` on CPU: ``rank_select.region_percentile`` on vals (B, K, P) and ids (B, P)
-    in [0, n_regions] (n_regions: no region), its images
-    split among torch's intra-op threads (the kernel releases the GIL; each image is reduced on
-    its own, so the result does not depend on the split)."""
+    in [0, n_regions] (n_regions: no region), one image per call, the images taken in turn by
+    this thread and by torch.get_num_threads() - 1 helpers (the kernel releases the GIL).
+
+    Taken in turn, not split evenly: right after a forward torch's OpenMP workers spin on the
+    other cores for several ms, and a helper that shares a core with one runs at a fraction of
+    full speed, so an even split waits for it (measured slower than one thread there). Each
+    image is reduced on its own: the result does not depend on who took it."""
     from alseg.acquisition.rank_select import region_percentile
 
-    threads = min(torch.get_num_threads(), len(vals))
-    if threads <= 1:
+    helpers = min(torch.get_num_threads(), len(vals)) - 1
+    if helpers <= 0:
         return region_percentile(vals, ids, n_regions, 95, fold_half)
-    edges = np.linspace(0, len(vals), threads + 1).astype(int)
+    out = np.empty((len(vals), n_regions, vals.shape[1]), np.float32)
+    taken = itertools.count()  # next() on a count is atomic under the GIL
 
-    def images(lo: int, hi: int) -> np.ndarray:
-        return region_percentile(vals[lo:hi], ids[lo:hi], n_regions, 95, fold_half)
+    def take_images() -> None:
+        while (b := next(taken)) < len(vals):
+            out[b] = region_percentile(vals[b : b + 1], ids[b : b + 1], n_regions, 95,
+                                       fold_half)[0]  # fmt: skip
 
-    with ThreadPoolExecutor(threads) as pool:
-        return np.concatenate(list(pool.map(images, edges[:-1], edges[1:])))
+    pending = [_helper_pool(helpers).submit(take_images) for _ in range(helpers)]
+    take_images()
+    for job in pending:
+        job.result()
+    return out
+
+
+@functools.cache
+def _helper_pool(threads: int) -> ThreadPoolExecutor:
+    """A pool of ``threads`` threads kept for the process (no thread start-up per batch)."""
+    return ThreadPoolExecutor(threads, thread_name_prefix="alseg-p95")
 
 
 def _p95_by_sorting(vals: torch.Tensor, ids: torch.Tensor, n_regions: int,

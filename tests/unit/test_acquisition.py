@@ -236,7 +236,7 @@ def test_p95_folds_at_one_half() -> None:
     assert region_p95(values, regions, 2)[0, 0, 0] == torch.tensor(0.9)
 
 
-def test_p95_same_with_images_split_among_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_p95_same_with_images_taken_in_turn_by_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     from alseg.acquisition import rank_select
 
     g = torch.Generator().manual_seed(4)
@@ -252,7 +252,7 @@ def test_p95_same_with_images_split_among_threads(monkeypatch: pytest.MonkeyPatc
         assert torch.equal(region_p95(values, regions, 9).nan_to_num(7), one.nan_to_num(7))
     finally:
         torch.set_num_threads(threads)
-    assert calls[0] == 5 and sorted(calls[1:]) == [1, 2, 2]  # one call, then 3 threads
+    assert calls == [5] + [1] * 5  # one call, then the 5 images one by one among 3 threads
     assert torch.equal(one.nan_to_num(7), _both_p95(values, regions, 9)[1].nan_to_num(7))
 
 
@@ -266,6 +266,22 @@ def test_p95_of_large_regions_reads_several_levels() -> None:
     out = aggregate_regions(vals.view(1, 1, -1), ids.view(1, 1, -1), 2, "p95")
     expected = [v.sort().values[4749].item() for v in vals.view(2, 5000)]
     assert out.view(-1).tolist() == expected
+
+
+def test_p95_when_the_sample_floor_keeps_too_few() -> None:
+    # One region of 400 pixels: the kernel's floor sample is every 8th pixel (50 of them, here
+    # 101..150), the rest is 0..1. above = 400 - 380 + 1 = 21 values hold rank 380; the floor
+    # is the sample's 2 floor(21 * 50 / 400) + 3 = 7th largest, 144, which keeps only 7 < 21:
+    # the region is read whole. p95 = the 21st largest = 130. A second region of 400 (values
+    # 0..399 shuffled) takes the sampled path: p95 = 379.
+    g = torch.Generator().manual_seed(6)
+    trap = torch.rand(400, generator=g)
+    trap[::8] = torch.arange(101.0, 151.0)[torch.randperm(50, generator=g)]
+    plain = torch.randperm(400, generator=g).float()
+    values = torch.cat([trap, plain]).view(1, 1, 1, 800)
+    regions = (torch.arange(800) // 400).view(1, 1, 800)
+    for out in _both_p95(values, regions, 2):
+        assert out.view(-1).tolist() == [130.0, 379.0]
 
 
 def _sorted_p95(values: torch.Tensor, regions: torch.Tensor, n_regions: int) -> torch.Tensor:
