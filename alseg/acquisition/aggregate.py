@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -294,8 +295,9 @@ def _p95_compiled(vals: np.ndarray, ids: np.ndarray, n_regions: int,
 
     pending = [_helper_pool(helpers).submit(take_images) for _ in range(helpers)]
     take_images()
-    for job in pending:
-        job.result()
+    for job in pending:  # a helper that has not started by now finds nothing left
+        if not job.cancel():
+            job.result()
     return out
 
 
@@ -303,6 +305,9 @@ def _p95_compiled(vals: np.ndarray, ids: np.ndarray, n_regions: int,
 def _helper_pool(threads: int) -> ThreadPoolExecutor:
     """A pool of ``threads`` threads kept for the process (no thread start-up per batch)."""
     return ThreadPoolExecutor(threads, thread_name_prefix="alseg-p95")
+
+
+os.register_at_fork(after_in_child=_helper_pool.cache_clear)  # a forked child has no threads
 
 
 def _p95_by_sorting(vals: torch.Tensor, ids: torch.Tensor, n_regions: int,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import time
 from fractions import Fraction
 
 import numpy as np
@@ -254,6 +256,32 @@ def test_p95_same_with_images_taken_in_turn_by_threads(monkeypatch: pytest.Monke
         torch.set_num_threads(threads)
     assert calls == [5] + [1] * 5  # one call, then the 5 images one by one among 3 threads
     assert torch.equal(one.nan_to_num(7), _both_p95(values, regions, 9)[1].nan_to_num(7))
+
+
+def test_p95_helper_threads_in_a_forked_child() -> None:
+    # a forked child inherits the parent's helper pool object but not its threads: it must get a
+    # pool of its own (and the calling thread never waits on a helper that has not started)
+    rng = np.random.default_rng(0)
+    vals, ids = rng.random((4, 2, 300), dtype=np.float32), rng.integers(0, 6, (4, 300))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        expected = aggregate._p95_compiled(vals, ids, 5, False)  # starts the parent's pool
+        parent_pool = aggregate._helper_pool(2)
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 = own pool and the same result
+            same = np.array_equal(aggregate._p95_compiled(vals, ids, 5, False), expected,
+                                  equal_nan=True)  # fmt: skip
+            os._exit(0 if same and aggregate._helper_pool(2) is not parent_pool else 1)
+        deadline = time.monotonic() + 60
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    finally:
+        torch.set_num_threads(threads)
+    assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0
 
 
 def test_p95_of_large_regions_reads_several_levels() -> None:
