@@ -28,6 +28,7 @@ _BUCKET_BITS = 8  # the most key bits one histogram reads
 _INSERTION_SORT_AT = 16  # values left in a region: sort them
 _SAMPLE_STRIDE = 8  # the floor's sample: every 8th pixel of a region
 _SAMPLE_FROM = 128  # smaller regions are read whole
+_KEEP_ALL = np.uint32(0)  # the smallest key: a floor that keeps every key
 
 
 @njit(cache=True, nogil=True)
@@ -141,7 +142,7 @@ def _sample_floor(keys: np.ndarray, order: np.ndarray, lo: int, hi: int, above: 
                   sample: np.ndarray, hist: np.ndarray) -> np.uint32:  # fmt: skip
     """A floor key for region order[lo:hi] of keys: of the sample keys[order[lo:hi:8]] (m of
     them), the one with 2 floor(above m / n) + 3 sample keys at or above it (all m if fewer)."""
-    m = _gather_at_least(keys, order, lo, hi, _SAMPLE_STRIDE, np.uint32(0), sample)
+    m = _gather_at_least(keys, order, lo, hi, _SAMPLE_STRIDE, _KEEP_ALL, sample)
     wanted = min(m, 2 * ((above * m) // (hi - lo)) + 3)
     return _rank_key(sample, 0, m, m - wanted, hist)
 
@@ -174,11 +175,11 @@ def region_percentile(values: np.ndarray, ids: np.ndarray, n_regions: int, perce
                     out[b, r, c] = np.nan
                     continue
                 above = hi - lo - ((percent * (hi - lo) + 99) // 100 - 1)  # keys >= the wanted
-                floor = np.uint32(0)  # the smallest key: keeps all
+                floor = _KEEP_ALL
                 if hi - lo >= _SAMPLE_FROM:
                     floor = _sample_floor(plane_keys, order, lo, hi, above, sample, hist)
                 kept = _gather_at_least(plane_keys, order, lo, hi, 1, floor, kept_keys)
                 if kept < above:  # the floor was too high: read the region whole
-                    kept = _gather_at_least(plane_keys, order, lo, hi, 1, np.uint32(0), kept_keys)
+                    kept = _gather_at_least(plane_keys, order, lo, hi, 1, _KEEP_ALL, kept_keys)
                 out_bits[b, r, c] = _from_key(_rank_key(kept_keys, 0, kept, kept - above, hist))
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from fractions import Fraction
 
@@ -243,9 +244,19 @@ def test_p95_same_with_images_taken_in_turn_by_threads(monkeypatch: pytest.Monke
 
     g = torch.Generator().manual_seed(4)
     values, regions = torch.rand(5, 3, 20, 30, generator=g), torch.randint(-1, 9, (5, 20, 30))
-    kernel, calls = rank_select.region_percentile, []
-    monkeypatch.setattr(rank_select, "region_percentile",
-                        lambda v, *a: calls.append(len(v)) or kernel(v, *a))  # fmt: skip
+    kernel, calls, helper_called = rank_select.region_percentile, [], threading.Event()
+
+    def recorded(v: np.ndarray, *args: object) -> np.ndarray:
+        # the calling thread holds its images until a helper has taken one (10 s at most), so
+        # the helpers' part shows in the record whatever the scheduler does
+        if threading.current_thread() is threading.main_thread():
+            helper_called.wait(10) if len(v) == 1 else None
+        else:
+            helper_called.set()
+        calls.append((len(v), threading.current_thread().name))
+        return kernel(v, *args)
+
+    monkeypatch.setattr(rank_select, "region_percentile", recorded)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -254,13 +265,14 @@ def test_p95_same_with_images_taken_in_turn_by_threads(monkeypatch: pytest.Monke
         assert torch.equal(region_p95(values, regions, 9).nan_to_num(7), one.nan_to_num(7))
     finally:
         torch.set_num_threads(threads)
-    assert calls == [5] + [1] * 5  # one call, then the 5 images one by one among 3 threads
+    assert [n for n, _ in calls] == [5] + [1] * 5  # one call, then the images one by one
+    assert calls[0][1] == "MainThread" and any(t.startswith("alseg-p95") for _, t in calls[1:])
     assert torch.equal(one.nan_to_num(7), _both_p95(values, regions, 9)[1].nan_to_num(7))
 
 
 def test_p95_helper_threads_in_a_forked_child() -> None:
     # a forked child inherits the parent's helper pool object but not its threads: it must get a
-    # pool of its own (and the calling thread never waits on a helper that has not started)
+    # pool of its own
     rng = np.random.default_rng(0)
     vals, ids = rng.random((4, 2, 300), dtype=np.float32), rng.integers(0, 6, (4, 300))
     threads = torch.get_num_threads()
